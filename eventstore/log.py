@@ -1,0 +1,668 @@
+"""EventLog: a durable, multi-process, append-only log of JSON records.
+
+One log is one directory::
+
+    <path>/eventlog.json             marker: format, version, segment size
+    <path>/.lock                     the append lock (flock)
+    <path>/log/<first-seq>.jsonl     segments; only the last one grows
+    <path>/snapshots/<seq>.snap      opaque snapshot bytes (derived data)
+    <path>/quarantine/               bytes cut from a torn tail, repair backups
+
+The write path, and what each step costs (see ``stress.bench log``)::
+
+    prepare   validate + serialise each event          outside the lock, O(size)
+    lock      flock(LOCK_EX), blocking                  kernel hand-over, no polling
+    catch up  fstat; read the bytes others appended     O(new bytes)
+    decide    the caller's transaction body             caller's cost
+    write     seq + ts + crc spliced in; one write()    O(batch)
+    unlock
+    flush     fdatasync (durability="always")           outside the lock, so
+                                                        concurrent writers share it
+    ack       return AppendResult
+
+Guarantees: seq is contiguous from 1; a batch is all-or-nothing (one
+``write`` call, and a torn one is cut before anyone appends after it); an
+acknowledged append survives kill -9 in every mode, and power loss in mode
+``always`` (see :data:`DURABILITY_MODES`); readers never block writers and
+see only complete, checksum-valid records.
+
+A handle is safe to share between threads (appends serialise on it); use one
+handle per thread for flush concurrency. A handle must not cross ``fork``:
+open a new one in the child.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from .errors import (
+    ConcurrencyConflict,
+    DurabilityError,
+    EventStoreError,
+    InvalidArgumentError,
+    LogClosedError,
+    LogNotFoundError,
+    LogPermissionError,
+    NotALogError,
+)
+from .fsutil import atomic_write, fsync_dir, os_error, quarantine, write_all
+from .locking import AppendLock
+from .reader import LogReader, TornTail
+from .record import PreparedEvent, Record, prepare, seal, utc_timestamp
+from .segments import segment_name
+
+log = logging.getLogger("eventstore")
+
+META_NAME = "eventlog.json"
+FORMAT = "superplanner.eventlog"
+FORMAT_VERSION = 1
+DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
+
+#: What each durability mode promises before ``append`` returns:
+#:
+#: ``always``  the batch is on stable storage (fdatasync). Survives kill -9,
+#:             power loss and kernel crash. Writers flush after releasing the
+#:             lock, so one flush covers everything appended before it.
+#: ``batch``   the batch is in the OS page cache and will be flushed within
+#:             ``batch_interval_ms``. Survives kill -9; a power loss may lose
+#:             appends acknowledged in the last interval (never a partial one).
+#: ``none``    the batch is in the page cache; flushed when the OS decides.
+#:             Survives kill -9, not power loss. For tests and throwaway logs.
+DURABILITY_MODES = ("always", "batch", "none")
+
+_SKELETON = {".lock", "log", "snapshots", "quarantine"}
+
+
+class AppendResult(NamedTuple):
+    """The seqs an append occupies; ``duplicate`` when its key was already in the log."""
+
+    first_seq: int
+    last_seq: int
+    duplicate: bool = False
+
+
+class TailRecovery(NamedTuple):
+    """A torn tail this handle cut off (and kept) before appending."""
+
+    file: str
+    offset: int
+    seq: int
+    reason: str
+    bytes: int
+    quarantined_to: str
+
+
+class Transaction:
+    """The read-decide-append step, handed out by :meth:`EventLog.transaction`.
+
+    While it is open the caller holds the append lock: ``records`` are the
+    records it has not yet seen (appended by other handles), ``last_seq`` is
+    the log's end, and ``append`` cannot conflict. Appends are buffered and
+    written in one ``write`` call when the ``with`` block exits normally; an
+    exception in the block discards them (all or nothing).
+    """
+
+    def __init__(self, owner: EventLog, records: list[Record]):
+        self.records = records
+        self._owner = owner
+        self._lines: list[bytes] = []
+        self._keys: dict[str, AppendResult] = {}
+        self._base = owner._reader.next_seq - 1  # log's last seq when the tx began
+        self._next = self._base + 1
+        self._ts = owner._stamp()
+
+    @property
+    def last_seq(self) -> int:
+        """The log's last seq, counting this transaction's buffered appends."""
+        return self._next - 1
+
+    def append(
+        self,
+        events: Iterable[Mapping[str, Any]],
+        expected_seq: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> AppendResult:
+        """Buffer a batch; same contract as :meth:`EventLog.append`."""
+        return self._add(self._owner._prepare(events, idempotency_key), expected_seq, idempotency_key)
+
+    def _add(self, prepared: list[PreparedEvent], expected_seq: int | None, key: str | None) -> AppendResult:
+        """Check the key, then the expected seq, then seal and buffer: O(batch)."""
+        if key is not None:
+            done = self._keys.get(key) or self._owner._keys.get(key)
+            if done is not None:
+                return AppendResult(done[0], done[1], True)
+        if expected_seq is not None and expected_seq != self.last_seq:
+            raise ConcurrencyConflict(expected_seq, self.last_seq)
+        first = self._next
+        ts = self._ts
+        self._lines.extend(seal(first + i, ts, p) for i, p in enumerate(prepared))
+        self._next = first + len(prepared)
+        result = AppendResult(first, self._next - 1)
+        if key is not None:
+            self._keys[key] = result
+        return result
+
+
+class EventLog:
+    """A durable append-only log in one directory; see the module docstring."""
+
+    # -- opening -----------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        path: os.PathLike | str,
+        create: bool = False,
+        *,
+        durability: str = "always",
+        batch_interval_ms: int = 50,
+        segment_bytes: int | None = None,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        lock_timeout: float | None = None,
+    ) -> EventLog:
+        """Open the log at ``path``; with ``create=True`` make it if missing.
+
+        Cheap: the log is read lazily, by the first call that needs its end.
+        Raises :class:`LogNotFoundError`, :class:`NotALogError`,
+        :class:`LogPermissionError` or :class:`InvalidArgumentError`.
+        """
+        if durability not in DURABILITY_MODES:
+            raise InvalidArgumentError(f"durability must be one of {DURABILITY_MODES}, not {durability!r}")
+        if segment_bytes is not None and segment_bytes < 1024:
+            raise InvalidArgumentError("segment_bytes must be at least 1024")
+        if max_record_bytes < 256:
+            raise InvalidArgumentError("max_record_bytes must be at least 256")
+        path = Path(path)
+        try:
+            if not path.exists():
+                if not create:
+                    raise LogNotFoundError(path)
+                path.mkdir(parents=True, exist_ok=True)
+            elif not path.is_dir():
+                raise NotALogError(path, "it is a file, not a log directory")
+            if not (path / META_NAME).exists():
+                if not create:
+                    if any(path.iterdir()):
+                        raise NotALogError(path, f"it has no {META_NAME} marker")
+                    raise LogNotFoundError(path)
+                cls._initialise(path, segment_bytes or DEFAULT_SEGMENT_BYTES)
+        except PermissionError as exc:
+            raise LogPermissionError(path, "open", exc.strerror or "") from None
+        meta = cls._read_meta(path)
+        return cls(
+            path, meta,
+            durability=durability,
+            batch_interval_ms=batch_interval_ms,
+            segment_bytes=segment_bytes or meta["segment_bytes"],
+            max_record_bytes=max_record_bytes,
+            lock_timeout=lock_timeout,
+        )
+
+    @staticmethod
+    def _initialise(path: Path, segment_bytes: int) -> None:
+        """Create the skeleton, under the append lock so racing creators agree.
+
+        The marker is written last and atomically: a crash part-way leaves a
+        directory that the next ``open(create=True)`` finishes initialising.
+        """
+        lock = AppendLock(path / ".lock")
+        try:
+            lock.acquire()
+            if (path / META_NAME).exists():
+                return
+            foreign = {p.name for p in path.iterdir()} - _SKELETON
+            if foreign:
+                raise NotALogError(path, f"the directory is not empty ({sorted(foreign)[:3]}) and holds no log")
+            log_dir = path / "log"
+            log_dir.mkdir(exist_ok=True)
+            if any(p.stat().st_size for p in log_dir.iterdir()):
+                raise NotALogError(path, "log/ holds data but the marker is missing")
+            first = log_dir / segment_name(1)
+            os.close(os.open(first, os.O_WRONLY | os.O_CREAT, 0o644))
+            fsync_dir(log_dir)
+            meta = {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "segment_bytes": segment_bytes,
+                "created": utc_timestamp(),
+            }
+            atomic_write(path / META_NAME, json.dumps(meta, indent=2).encode() + b"\n")
+            fsync_dir(path.parent)
+        finally:
+            lock.close()
+
+    @staticmethod
+    def _read_meta(path: Path) -> dict:
+        try:
+            meta = json.loads((path / META_NAME).read_bytes())
+        except PermissionError as exc:
+            raise LogPermissionError(path / META_NAME, "read", exc.strerror or "") from None
+        except (OSError, ValueError) as exc:
+            raise NotALogError(path, f"{META_NAME} is unreadable: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise NotALogError(path, f"{META_NAME} does not describe a {FORMAT} log")
+        version = meta.get("version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise NotALogError(path, f"format version {version!r} is newer than this code ({FORMAT_VERSION}): upgrade")
+        if not isinstance(meta.get("segment_bytes"), int):
+            raise NotALogError(path, f"{META_NAME} has no valid segment_bytes")
+        return meta
+
+    def __init__(
+        self,
+        path: Path,
+        meta: dict,
+        *,
+        durability: str,
+        batch_interval_ms: int,
+        segment_bytes: int,
+        max_record_bytes: int,
+        lock_timeout: float | None,
+    ):
+        self.path = path
+        self.durability = durability
+        self.segment_bytes = segment_bytes
+        self.max_record_bytes = max_record_bytes
+        self.lock_timeout = lock_timeout
+        self.log_dir = path / "log"
+        self.quarantine_dir = path / "quarantine"
+        #: torn tails this handle cut off before appending (also logged as warnings)
+        self.recovered: list[TailRecovery] = []
+        self._meta = meta
+        self._pid = os.getpid()
+        self._mutex = threading.RLock()
+        self._lock: AppendLock | None = None
+        self._wfd: int | None = None  # O_APPEND fd on the segment the reader is in
+        self._wfd_segment = 0
+        try:
+            self._reader = LogReader(self.log_dir)
+        except PermissionError as exc:
+            raise LogPermissionError(self.log_dir, "list", exc.strerror or "") from None
+        except FileNotFoundError:
+            raise NotALogError(path, "its log/ directory is missing") from None
+        self._keys: dict[str, tuple[int, int]] = {}  # idempotency key -> (first, last)
+        self._last_ts = ""
+        self._collect = False  # collect unseen records once a transaction was used
+        self._unseen: list[Record] = []
+        self._broken: str | None = None
+        self._closed = False
+        self._flusher = None
+        if durability == "batch":
+            from .durability import BatchFlusher
+
+            self._flusher = BatchFlusher(self._flush_quietly, batch_interval_ms / 1000)
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else self.durability
+        return f"<EventLog {self.path} ({state})>"
+
+    def close(self) -> None:
+        """Flush (mode ``batch``), release every file handle. Idempotent."""
+        if self._closed:
+            return
+        if self._flusher is not None:
+            self._flusher.stop()
+            self._flush_quietly()
+        with self._mutex:
+            self._closed = True
+            if self._wfd is not None:
+                os.close(self._wfd)
+                self._wfd = None
+            if self._lock is not None:
+                self._lock.close()
+            self._reader.close()
+
+    # -- reading -----------------------------------------------------------
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last complete, valid record (0 for an empty log).
+
+        Lock-free; O(bytes appended since this handle last looked).
+        """
+        with self._mutex:
+            self._check_open()
+            self._poll()
+            return self._reader.next_seq - 1
+
+    def read(self, from_seq: int = 1, to_seq: int | None = None) -> Iterator[Record]:
+        """Yield records ``from_seq..to_seq`` (inclusive; to the end when None).
+
+        Lock-free and independent of appends in progress. Stops silently at a
+        torn tail; raises :class:`CorruptLogError` at mid-log damage, after
+        yielding every record before it. O(records read), plus a skip over the
+        earlier part of the first segment that does not parse JSON.
+        """
+        self._check_open()
+        if not isinstance(from_seq, int) or from_seq < 1:
+            raise InvalidArgumentError(f"from_seq must be an int >= 1, not {from_seq!r}")
+        if to_seq is not None and (not isinstance(to_seq, int) or to_seq < 0):
+            raise InvalidArgumentError(f"to_seq must be an int >= 0 or None, not {to_seq!r}")
+        return self._read(from_seq, to_seq)
+
+    def _read(self, from_seq: int, to_seq: int | None) -> Iterator[Record]:
+        reader = LogReader(self.log_dir, first_seq=from_seq)
+        try:
+            for record in reader.poll():
+                if to_seq is not None and record.seq > to_seq:
+                    return
+                if record.seq >= from_seq:
+                    yield record
+        finally:
+            reader.close()
+
+    def follow(self, from_seq: int = 1, timeout: float | None = None, stop_event=None) -> Iterator[Record]:
+        """Yield records from ``from_seq`` on, waiting for new ones as they arrive.
+
+        Waits on file-system notifications (watchfiles), not by polling the
+        file. Ends when no record arrives for ``timeout`` seconds (never, if
+        None) or when ``stop_event.is_set()``.
+        """
+        from .follow import follow
+
+        self._check_open()
+        return follow(self, from_seq, timeout, stop_event)
+
+    # -- appending ---------------------------------------------------------
+    def append(
+        self,
+        events: Iterable[Mapping[str, Any]],
+        expected_seq: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> AppendResult:
+        """Append a batch of ``{"type": str, "data": dict}`` events atomically.
+
+        With ``expected_seq``, raise :class:`ConcurrencyConflict` unless the log
+        ends exactly there. With ``idempotency_key``, a key already in the log
+        returns the original result (``duplicate=True``) and writes nothing:
+        a retry after a timeout never applies twice. Returns once the batch is
+        as durable as the log's durability mode promises.
+        """
+        prepared = self._prepare(events, idempotency_key)  # fail fast, outside the lock
+        with self._locked() as tx:
+            return tx._add(prepared, expected_seq, idempotency_key)
+
+    @contextmanager
+    def transaction(self, since: int | None = None) -> Iterator[Transaction]:
+        """Hold the append lock for one read-decide-append step.
+
+        ``tx.records`` are the records this handle has not been shown yet:
+        on its first transaction the whole log, later only what other handles
+        appended in between (own appends are never echoed back). With
+        ``since``, instead every record after seq ``since`` (e.g. after the
+        seq of the snapshot the caller loaded). On normal exit the buffered
+        appends are written in one call, the lock is released, and the data is
+        flushed per the durability mode before the ``with`` statement ends.
+        """
+        with self._locked(collect=True) as tx:
+            if since is not None:
+                if not isinstance(since, int) or since < 0:
+                    raise InvalidArgumentError(f"since must be an int >= 0, not {since!r}")
+                tx.records = list(self._read(since + 1, tx.last_seq))
+                self._unseen = []
+            yield tx
+
+    @contextmanager
+    def _locked(self, collect: bool = False) -> Iterator[Transaction]:
+        """Lock, catch up, hand a Transaction to the body, write, unlock, flush."""
+        self._check_open()
+        if self._broken:
+            raise DurabilityError(str(self.path), self._broken)
+        with self._mutex:
+            lock = self._ensure_writer()
+            lock.acquire(self.lock_timeout)
+            try:
+                if collect and not self._collect:
+                    self._start_collecting()
+                self._catch_up_locked()
+                records = self._unseen
+                self._unseen = []
+                tx = Transaction(self, records if collect else [])
+                if not collect and self._collect:
+                    self._unseen = records  # keep them for the next transaction
+                yield tx
+                written = self._write_locked(tx._lines) if tx._lines else None
+                if written is not None:
+                    self._last_ts = tx._ts
+                for key, result in tx._keys.items():
+                    self._keys[key] = (result.first_seq, result.last_seq)
+            finally:
+                lock.release()
+            if written is not None:
+                self._make_durable(written)
+
+    def _start_collecting(self) -> None:
+        """First transaction of this handle: it is owed the whole log so far."""
+        self._collect = True
+        if self._reader.next_seq > 1:  # already read (last_seq, append): re-read once
+            self._unseen = list(self._read(1, self._reader.next_seq - 1))
+
+    def _prepare(self, events: Iterable[Mapping[str, Any]], key: str | None) -> list[PreparedEvent]:
+        if key is not None and (not isinstance(key, str) or not key):
+            raise InvalidArgumentError(f"idempotency_key must be a non-empty string, not {key!r}")
+        if isinstance(events, (str, bytes, Mapping)):
+            raise InvalidArgumentError("events must be a list of {'type', 'data'} dicts, not a single value")
+        batch = [
+            prepare(i, event, uuid.uuid4().hex, key, self.max_record_bytes)
+            for i, event in enumerate(events)
+        ]
+        if not batch:
+            raise InvalidArgumentError("a batch needs at least one event")
+        return batch
+
+    def _stamp(self) -> str:
+        """A timestamp never earlier than the last record's, so ts follows seq."""
+        ts = utc_timestamp()
+        if ts < self._last_ts:
+            ts = self._last_ts
+        return ts
+
+    # -- the tail: catching up, cutting torn bytes, writing ------------------
+    def _poll(self) -> None:
+        """Read what was appended since this handle last looked (lock-free)."""
+        keys = self._keys
+        collect = self._collect
+        last = None
+        for record in self._reader.poll():
+            last = record
+            if record.cmd is not None:
+                first = keys.get(record.cmd)
+                keys[record.cmd] = (first[0] if first else record.seq, record.seq)
+            if collect:
+                self._unseen.append(record)
+        if last is not None:
+            self._last_ts = last.ts
+
+    def _catch_up_locked(self) -> None:
+        self._poll()
+        torn = self._reader.torn
+        if torn is not None:
+            self._cut_torn_tail(torn)
+        self._ensure_wfd()
+
+    def _cut_torn_tail(self, torn: TornTail) -> None:
+        """Keep the torn bytes in quarantine, then truncate them away (under the lock)."""
+        with open(torn.file, "rb") as f:
+            f.seek(torn.offset)
+            data = f.read()
+        info = {"what": "torn tail", "file": torn.file, "offset": torn.offset,
+                "seq": torn.seq, "reason": torn.reason, "bytes": len(data)}
+        kept = quarantine(self.quarantine_dir, f"torn-tail-seq{torn.seq}", data, info)
+        self._ensure_wfd()
+        try:
+            os.ftruncate(self._wfd, torn.offset)
+            os.fsync(self._wfd)
+        except OSError as exc:
+            raise os_error(exc, torn.file, "cut the torn tail of") from None
+        self._reader.torn = None
+        recovery = TailRecovery(torn.file, torn.offset, torn.seq, torn.reason, len(data), str(kept))
+        self.recovered.append(recovery)
+        log.warning(
+            "cut a torn tail of %d bytes from %s at byte %d (seq %d would follow): %s; kept in %s",
+            len(data), torn.file, torn.offset, torn.seq, torn.reason, kept,
+        )
+
+    def _write_locked(self, lines: list[bytes]) -> int:
+        """Write the sealed lines in one call; roll the segment if it is full.
+
+        Returns the fd to flush (or -1 when the roll already flushed it). On a
+        failed write the segment is truncated back, so nothing half-written is
+        left for readers and nothing is acknowledged.
+        """
+        buf = b"".join(lines) if len(lines) > 1 else lines[0]
+        reader = self._reader
+        start = reader.offset
+        fd = self._wfd
+        try:
+            write_all(fd, buf)
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                pass  # the next writer's catch-up cuts whatever is left, into quarantine
+            raise os_error(exc, reader.segment_path, "append to") from None
+        reader.set_position(reader.segment_first, start + len(buf), reader.next_seq + len(lines))
+        if reader.offset >= self.segment_bytes:
+            self._roll()
+            return -1
+        return fd
+
+    def _roll(self) -> None:
+        """Seal the full segment (flushed) and start the next one, under the lock."""
+        old = self._wfd
+        try:
+            os.fdatasync(old)
+        except OSError as exc:
+            self._broken = str(exc)
+            raise DurabilityError(str(self._reader.segment_path), str(exc)) from None
+        first = self._reader.next_seq
+        path = self.log_dir / segment_name(first)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            fsync_dir(self.log_dir)
+        except OSError as exc:
+            raise os_error(exc, path, "create the next segment") from None
+        os.close(old)
+        self._wfd, self._wfd_segment = fd, first
+        self._reader.set_position(first, 0, first)
+
+    def _make_durable(self, fd: int) -> None:
+        if fd < 0 or self.durability == "none":
+            return
+        if self.durability == "batch":
+            self._flusher.mark_dirty()
+            return
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            self._broken = str(exc)
+            raise DurabilityError(str(self._reader.segment_path), str(exc)) from None
+
+    def _flush_quietly(self) -> None:
+        """The batch flusher's job: fdatasync the active segment now."""
+        with self._mutex:
+            if self._wfd is None or self._closed:
+                return
+            try:
+                os.fdatasync(self._wfd)
+            except OSError as exc:
+                self._broken = str(exc)
+                log.error("flushing %s failed: %s", self._reader.segment_path, exc)
+
+    def _ensure_writer(self) -> AppendLock:
+        if os.getpid() != self._pid:
+            raise EventStoreError(
+                f"this EventLog handle for {self.path} was opened in process {self._pid}: "
+                "open a new handle after fork"
+            )
+        if self._lock is None:
+            self._lock = AppendLock(self.path / ".lock")
+        return self._lock
+
+    def _ensure_wfd(self) -> None:
+        seg = self._reader.segment_first
+        if self._wfd is not None and self._wfd_segment == seg:
+            return
+        path = self._reader.segment_path
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        except OSError as exc:
+            raise os_error(exc, path, "open for appending") from None
+        if self._wfd is not None:
+            os.close(self._wfd)
+        self._wfd, self._wfd_segment = fd, seg
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LogClosedError(str(self.path))
+
+    # -- maintenance -------------------------------------------------------
+    def verify(self):
+        """Scan the whole log; return a :class:`~eventstore.verify.VerifyReport`."""
+        from .verify import verify
+
+        self._check_open()
+        return verify(self.log_dir)
+
+    def repair(self):
+        """Cut the log at its first damage, keeping every removed byte in quarantine.
+
+        Takes the append lock. Returns a :class:`~eventstore.verify.RepairReport`
+        saying exactly what was removed. Other open handles must reopen.
+        """
+        from .verify import repair
+
+        self._check_open()
+        with self._mutex:
+            lock = self._ensure_writer()
+            lock.acquire(self.lock_timeout)
+            try:
+                report = repair(self.log_dir, self.quarantine_dir)
+                # Start over: positions and the key index may describe cut records.
+                if self._wfd is not None:
+                    os.close(self._wfd)
+                    self._wfd = None
+                self._reader.close()
+                self._reader = LogReader(self.log_dir)
+                self._keys.clear()
+                self._unseen = []
+                self._collect = False
+                self._poll()
+            finally:
+                lock.release()
+        return report
+
+    # -- snapshots ---------------------------------------------------------
+    def save_snapshot(self, seq: int, data: bytes) -> Path:
+        """Store opaque ``data`` describing the state after record ``seq``, atomically."""
+        from .snapshots import SnapshotStore
+
+        last = self.last_seq
+        if not isinstance(seq, int) or not 0 <= seq <= last:
+            raise InvalidArgumentError(f"snapshot seq must be between 0 and the log's last seq {last}, not {seq!r}")
+        return SnapshotStore(self.path / "snapshots").save(seq, data)
+
+    def load_snapshot(self, max_seq: int | None = None):
+        """The newest intact snapshot at or before ``max_seq`` and the log's end, or None.
+
+        A damaged snapshot, or one beyond the log's end, is skipped with a
+        warning: snapshots are derived data and never trusted over the log.
+        """
+        from .snapshots import SnapshotStore
+
+        last = self.last_seq
+        limit = last if max_seq is None else min(max_seq, last)
+        return SnapshotStore(self.path / "snapshots").load(limit)

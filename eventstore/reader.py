@@ -1,0 +1,177 @@
+"""Lock-free, resumable forward reading of a log.
+
+A :class:`LogReader` holds a position (segment, byte offset, next seq) and
+yields every complete, checksum-valid record from there to the log's current
+end. It takes no lock: a writer appends whole lines with one ``write`` call,
+so a reader either sees a record entirely or sees an incomplete last line,
+which it leaves for the next call.
+
+Damage is classified the same way everywhere:
+
+* **torn tail**: an invalid line in the *last* segment with no valid record
+  after it (a writer died mid-write, or a power loss lost unflushed bytes).
+  Readers stop before it; the next writer cuts it off into quarantine.
+* **mid-log damage**: an invalid line followed by a valid record, or any
+  invalid line in a sealed segment, or a missing segment. Readers yield
+  everything before it and then raise :class:`CorruptLogError`.
+
+Cost: O(bytes read); lines before the position are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CorruptLogError, EventStoreError, LogTruncatedError
+from .record import Damage, Record, decode, is_valid
+from .segments import fast_seq, iter_lines, list_segments, segment_name
+
+
+@dataclass(frozen=True)
+class TornTail:
+    """Bytes at the end of the last segment that are not a valid record."""
+
+    file: str
+    offset: int
+    seq: int
+    reason: str
+
+
+class LogReader:
+    """Reads records forward from a position; see the module docstring."""
+
+    def __init__(self, log_dir: Path, first_seq: int = 1):
+        self.log_dir = log_dir
+        self.segment_first = 1  # first seq of the segment being read
+        self.offset = 0  # byte offset in it of the next unread line
+        self.next_seq = 1
+        self.torn: TornTail | None = None  # set when the last poll stopped at a torn tail
+        self._fd: int | None = None
+        segments = list_segments(log_dir)
+        self._check_segment_chain(segments)
+        # Any segment before this one must roll over to a successor; if the
+        # successor is missing, a segment was deleted (checked at each end).
+        self._last_listed = segments[-1].first_seq if segments else 1
+        if first_seq > 1:
+            self._seek(first_seq, segments)
+
+    # -- positioning -------------------------------------------------------
+    @property
+    def segment_path(self) -> Path:
+        return self.log_dir / segment_name(self.segment_first)
+
+    def set_position(self, segment_first: int, offset: int, next_seq: int) -> None:
+        """Jump to a known-good position (used by the writer after its own append)."""
+        if segment_first != self.segment_first:
+            self._close_fd()
+            self.segment_first = segment_first
+        self.offset = offset
+        self.next_seq = next_seq
+
+    def _seek(self, first_seq: int, segments: list) -> None:
+        """Position at the start of the record ``first_seq`` (or the log's end).
+
+        Finds the segment by name, then skips lines by their claimed seq without
+        parsing them: O(bytes of that segment before the record).
+        """
+        candidates = [s for s in segments if s.first_seq <= first_seq]
+        if not candidates:
+            return
+        seg = candidates[-1]
+        self.set_position(seg.first_seq, 0, seg.first_seq)
+        fd = self._open_fd()
+        for offset, line in iter_lines(fd, 0):
+            seq = fast_seq(line)
+            if seq is None or seq >= first_seq or not line.endswith(b"\n"):
+                break
+            if seq != self.next_seq:
+                break  # let the validating scan from here report it
+            self.offset = offset + len(line)
+            self.next_seq = seq + 1
+
+    @staticmethod
+    def _check_segment_chain(segments: list) -> None:
+        if segments and segments[0].first_seq != 1:
+            raise CorruptLogError(
+                str(segments[0].path), 0, 1,
+                f"the first segment starts at seq {segments[0].first_seq}: the segment(s) before it are missing",
+            )
+
+    # -- reading -----------------------------------------------------------
+    def poll(self) -> Iterator[Record]:
+        """Yield every valid record from the position to the current end.
+
+        Advances the position past each record as it is yielded. Stops at a
+        torn tail (recorded in ``self.torn``); raises :class:`CorruptLogError`
+        at mid-log damage, after yielding everything before it.
+        """
+        self.torn = None
+        while True:
+            fd = self._open_fd()
+            size = os.fstat(fd).st_size
+            if size < self.offset:
+                raise LogTruncatedError(str(self.segment_path), size, self.offset)
+            if size == self.offset and not self.offset:
+                return  # an empty segment: nothing to read, and no successor yet
+            lines = iter_lines(fd, self.offset)
+            for offset, line in lines:
+                try:
+                    record = decode(line, self.next_seq)
+                except Damage as damage:
+                    self._classify(offset, damage.reason, lines)
+                    return
+                self.offset = offset + len(line)
+                self.next_seq += 1
+                yield record
+            # Clean end of this segment: has a writer rolled to a new one?
+            nxt = self.log_dir / segment_name(self.next_seq)
+            if self.offset and nxt.exists():
+                self.set_position(self.next_seq, 0, self.next_seq)
+                continue
+            if self.segment_first < self._last_listed:
+                raise CorruptLogError(
+                    str(nxt), 0, self.next_seq,
+                    f"segment {nxt.name} is missing: {self.segment_path.name} ends at seq "
+                    f"{self.next_seq - 1} but later segments exist",
+                )
+            return
+
+    def _classify(self, offset: int, reason: str, rest: Iterator[tuple[int, bytes]]) -> None:
+        """Decide torn tail (set ``self.torn``) or mid-log damage (raise)."""
+        file = str(self.segment_path)
+        later = [s for s in list_segments(self.log_dir) if s.first_seq > self.segment_first]
+        if later:
+            raise CorruptLogError(file, offset, self.next_seq, f"{reason} (in a sealed segment)")
+        for _, line in rest:
+            if is_valid(line):
+                raise CorruptLogError(file, offset, self.next_seq, f"{reason}, followed by valid records")
+        self.torn = TornTail(file, offset, self.next_seq, reason)
+
+    # -- file handles ------------------------------------------------------
+    def _open_fd(self) -> int:
+        if self._fd is None:
+            path = self.segment_path
+            try:
+                self._fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                if self.segment_first == 1 and self.offset == 0:
+                    raise EventStoreError(f"the log's first segment {path} is missing") from None
+                raise CorruptLogError(str(path), 0, self.next_seq, "segment file is missing") from None
+        return self._fd
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def close(self) -> None:
+        self._close_fd()
+
+    def __del__(self):  # a reader abandoned mid-iteration must not leak its fd
+        try:
+            self._close_fd()
+        except Exception:
+            pass

@@ -1,0 +1,213 @@
+"""The on-disk record: one JSON object per line, sealed by a CRC-32.
+
+A record line is the JSON object ``{"seq","id","type","ts","cmd","data","crc"}``
+written with no insignificant whitespace, UTF-8, newline-terminated::
+
+    {"seq":7,"id":"9f..","type":"task.added","ts":"2026-11-28T15:56:58.123456Z","cmd":null,"data":{..},"crc":"1a2b3c4d"}
+
+``crc`` is the CRC-32 (zlib, as 8 lowercase hex digits) of every byte of the
+line before ``,"crc":``. Because the checksum sits in a fixed-width suffix, a
+line is verified without parsing it: O(len) with zlib's C loop, then one
+``json.loads``. JSON strings never contain a raw newline, so a line break
+always ends a record.
+
+Everything here is pure (no I/O): encoding happens in two halves so that the
+expensive half (serialising ``data``) runs *before* the append lock is taken,
+and only the cheap half (splicing in ``seq`` and the checksum) runs under it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from typing import Any, NamedTuple
+
+from .errors import InvalidEventError, RecordTooLargeError
+
+_CRC_TAG = b',"crc":"'
+#: bytes after the checksummed body: ``,"crc":"`` + 8 hex + ``"}`` + newline
+SUFFIX_LEN = len(_CRC_TAG) + 8 + 2 + 1
+#: widest possible ``"seq":<n>`` header difference, so the size cap is exact
+#: before the seq is known (a seq has at most 20 decimal digits).
+_MAX_SEQ_DIGITS = 20
+
+_dumps = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":")
+).encode
+
+
+class Record(NamedTuple):
+    """One event as stored: what ``read``, ``follow`` and transactions yield."""
+
+    seq: int
+    id: str
+    type: str
+    ts: str
+    cmd: str | None
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+class PreparedEvent(NamedTuple):
+    """An event validated and serialised outside the lock, awaiting seq and ts."""
+
+    type: str
+    pre: str  # ',"id":..,"type":..,"ts":"'   (seq goes before, ts after)
+    post: str  # '","cmd":..,"data":..'
+    size: int  # bytes of the final line, assuming the widest seq
+
+
+#: width of a timestamp as :func:`utc_timestamp` writes it
+TS_LEN = len("2026-11-28T15:56:58.123456Z")
+
+
+def utc_timestamp(ns: int | None = None) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ``: fixed width, so string order is time order."""
+    micros = (time.time_ns() if ns is None else ns) // 1000
+    secs, frac = divmod(micros, 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + ".%06dZ" % frac
+
+
+def prepare(
+    index: int,
+    event: Any,
+    event_id: str,
+    cmd: str | None,
+    max_record_bytes: int,
+) -> PreparedEvent:
+    """Validate ``event`` (``{"type": str, "data": dict}``) and serialise it.
+
+    O(size of data). Raises :class:`InvalidEventError` (naming the event's
+    index in its batch) for a wrong shape, a value JSON cannot represent
+    exactly (NaN, infinities, non-string keys, lone surrogates, arbitrary
+    objects), or :class:`RecordTooLargeError` over ``max_record_bytes``.
+    """
+    if not isinstance(event, dict):
+        raise InvalidEventError(index, f"expected a dict, got {type(event).__name__}")
+    extra = set(event) - {"type", "data"}
+    if extra:
+        raise InvalidEventError(index, f"unknown keys {sorted(extra)}; only 'type' and 'data' are allowed")
+    etype = event.get("type")
+    if not isinstance(etype, str) or not etype:
+        raise InvalidEventError(index, "'type' must be a non-empty string")
+    data = event.get("data", {})
+    if not isinstance(data, dict):
+        raise InvalidEventError(index, f"'data' must be a dict, got {type(data).__name__}")
+    if _has_non_string_keys(data):
+        raise InvalidEventError(index, "dict keys inside 'data' must be strings (JSON would silently convert them)")
+    try:
+        pre = ',"id":%s,"type":%s,"ts":"' % (_dumps(event_id), _dumps(etype))
+        post = '","cmd":%s,"data":%s' % (_dumps(cmd), _dumps(data))
+        size = len(pre.encode("utf-8")) + len(post.encode("utf-8"))
+    except (TypeError, ValueError) as exc:  # includes UnicodeEncodeError
+        raise InvalidEventError(index, f"not serialisable as JSON: {exc}") from None
+    size += len('{"seq":') + _MAX_SEQ_DIGITS + TS_LEN + SUFFIX_LEN
+    if size > max_record_bytes:
+        raise RecordTooLargeError(index, size, max_record_bytes)
+    return PreparedEvent(etype, pre, post, size)
+
+
+def _has_non_string_keys(value: Any) -> bool:
+    """True when a dict anywhere in ``value`` has a key JSON would coerce."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                if not isinstance(key, str):
+                    return True
+                if isinstance(sub, (dict, list, tuple)):
+                    stack.append(sub)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(sub for sub in item if isinstance(sub, (dict, list, tuple)))
+    return False
+
+
+def seal(seq: int, ts: str, prepared: PreparedEvent) -> bytes:
+    """The final line for ``prepared`` at ``seq``: O(size), done under the lock."""
+    body = ('{"seq":%d%s%s%s' % (seq, prepared.pre, ts, prepared.post)).encode("utf-8")
+    return body + b'%s%08x"}\n' % (_CRC_TAG, zlib.crc32(body))
+
+
+class Damage(Exception):
+    """A line that is not a valid record; ``reason`` says precisely why."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+def decode(line: bytes, expected_seq: int) -> Record:
+    """Verify and parse one line (with its newline). O(len(line)).
+
+    Raises :class:`Damage` when the line is incomplete, fails its checksum, is
+    not UTF-8 JSON of the record shape, or carries a seq other than
+    ``expected_seq``.
+    """
+    if (
+        len(line) <= SUFFIX_LEN
+        or line[-1] != 0x0A
+        or line[-SUFFIX_LEN : -SUFFIX_LEN + len(_CRC_TAG)] != _CRC_TAG
+        or line[-3:-1] != b'"}'
+    ):
+        raise Damage(_diagnose(line))
+    try:
+        crc = int(line[-11:-3], 16)
+    except ValueError:
+        raise Damage("the checksum field is not hexadecimal") from None
+    if zlib.crc32(line[:-SUFFIX_LEN]) != crc:
+        raise Damage(_diagnose(line) if not _is_json(line) else "checksum mismatch")
+    try:
+        obj = json.loads(line)
+        record = Record(obj["seq"], obj["id"], obj["type"], obj["ts"], obj["cmd"], obj["data"])
+    except (ValueError, KeyError, TypeError):
+        raise Damage("checksum matches but the line is not a record of the expected shape") from None
+    if record.seq != expected_seq:
+        raise Damage(f"seq {record.seq} where seq {expected_seq} was expected (a gap or a duplicate)")
+    return record
+
+
+def read_seq(line: bytes) -> int | None:
+    """Best-effort seq of a checksum-valid line (used to name damage), else None."""
+    try:
+        if line.endswith(b"\n") and len(line) > SUFFIX_LEN and zlib.crc32(
+            line[:-SUFFIX_LEN]
+        ) == int(line[-11:-3], 16):
+            seq = json.loads(line).get("seq")
+            return seq if isinstance(seq, int) else None
+    except (ValueError, AttributeError):
+        pass
+    return None
+
+
+def is_valid(line: bytes) -> bool:
+    """True when ``line`` is a complete record whose checksum matches (any seq)."""
+    return read_seq(line) is not None
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+        return True
+    except ValueError:
+        return False
+
+
+def _diagnose(line: bytes) -> str:
+    if not line.endswith(b"\n"):
+        return "incomplete record (no line end): a write was cut short"
+    if not line.strip(b"\x00\n"):
+        return "a run of zero bytes (space allocated but never written)"
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 (bad byte at line offset {exc.start})"
+    if not _is_json(line):
+        return "not valid JSON"
+    if _CRC_TAG not in line:
+        return "JSON without a checksum field (was the file edited by hand?)"
+    return "checksum mismatch"
+

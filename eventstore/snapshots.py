@@ -1,0 +1,99 @@
+"""Snapshot storage: opaque bytes tagged with the seq they describe.
+
+A snapshot file ``snapshots/<seq>.snap`` is one JSON header line
+(``format``, ``seq``, ``size``, ``crc``) followed by the payload. It is
+written atomically (temp file, fsync, rename, fsync the directory), so it is
+either absent or whole. Snapshots are derived data: a damaged one is skipped
+with a :class:`CorruptSnapshotWarning`, never trusted, and any of them can be
+deleted at any time (the log rebuilds the state).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+import zlib
+from pathlib import Path
+from typing import NamedTuple
+
+from .fsutil import atomic_write
+
+FORMAT = "superplanner.snapshot"
+SUFFIX = ".snap"
+
+
+class CorruptSnapshotWarning(UserWarning):
+    """A snapshot file failed its checks and was ignored."""
+
+
+class Snapshot(NamedTuple):
+    seq: int
+    data: bytes
+    path: Path
+
+
+class SnapshotStore:
+    """The snapshots of one log. Listing is O(files); load reads one file."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def save(self, seq: int, data: bytes) -> Path:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"snapshot data must be bytes, not {type(data).__name__}")
+        data = bytes(data)
+        header = {"format": FORMAT, "version": 1, "seq": seq, "size": len(data), "crc": zlib.crc32(data)}
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{seq:020d}{SUFFIX}"
+        atomic_write(path, json.dumps(header, sort_keys=True).encode() + b"\n" + data)
+        return path
+
+    def seqs(self) -> list[int]:
+        """Seqs of the snapshot files present (not yet checked), ascending."""
+        if not self.directory.is_dir():
+            return []
+        found = []
+        for name in os.listdir(self.directory):
+            stem = name[: -len(SUFFIX)]
+            if name.endswith(SUFFIX) and stem.isdigit():
+                found.append(int(stem))
+        return sorted(found)
+
+    def load(self, max_seq: int) -> Snapshot | None:
+        """The newest intact snapshot with seq <= ``max_seq``, or None."""
+        for seq in reversed(self.seqs()):
+            path = self.directory / f"{seq:020d}{SUFFIX}"
+            if seq > max_seq:
+                warnings.warn(
+                    f"snapshot {path} is for seq {seq}, beyond the log's end at {max_seq}: ignored",
+                    CorruptSnapshotWarning, stacklevel=3,
+                )
+                continue
+            problem, data = _check(path, seq)
+            if problem:
+                warnings.warn(f"snapshot {path} ignored: {problem}", CorruptSnapshotWarning, stacklevel=3)
+                continue
+            return Snapshot(seq, data, path)
+        return None
+
+
+def _check(path: Path, seq: int) -> tuple[str | None, bytes]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})", b""
+    head, newline, data = raw.partition(b"\n")
+    try:
+        header = json.loads(head)
+    except ValueError:
+        return "its header is not JSON", b""
+    if not newline or not isinstance(header, dict) or header.get("format") != FORMAT:
+        return "not a snapshot file", b""
+    if header.get("seq") != seq:
+        return f"its header says seq {header.get('seq')!r}, its name says {seq}", b""
+    if header.get("size") != len(data):
+        return f"truncated: {len(data)} of {header.get('size')} bytes", b""
+    if header.get("crc") != zlib.crc32(data):
+        return "checksum mismatch", b""
+    return None, data

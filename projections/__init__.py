@@ -1,0 +1,1 @@
+"""projections: events -> read views (evolve), updated incrementally per event."""

@@ -1,0 +1,1 @@
+"""stress: demos, stress runners and benchmarks that drive the public API from outside."""
