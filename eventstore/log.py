@@ -665,4 +665,4 @@ class EventLog:
 
         last = self.last_seq
         limit = last if max_seq is None else min(max_seq, last)
-        return SnapshotStore(self.path / "snapshots").load(limit)
+        return SnapshotStore(self.path / "snapshots").load(limit, last)

@@ -68,7 +68,7 @@ def utc_timestamp(ns: int | None = None) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffffZ``: fixed width, so string order is time order."""
     micros = (time.time_ns() if ns is None else ns) // 1000
     secs, frac = divmod(micros, 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + ".%06dZ" % frac
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:06d}Z"
 
 
 def prepare(
@@ -99,8 +99,8 @@ def prepare(
     if _has_non_string_keys(data):
         raise InvalidEventError(index, "dict keys inside 'data' must be strings (JSON would silently convert them)")
     try:
-        pre = ',"id":%s,"type":%s,"ts":"' % (_dumps(event_id), _dumps(etype))
-        post = '","cmd":%s,"data":%s' % (_dumps(cmd), _dumps(data))
+        pre = f',"id":{_dumps(event_id)},"type":{_dumps(etype)},"ts":"'
+        post = f'","cmd":{_dumps(cmd)},"data":{_dumps(data)}'
         size = len(pre.encode("utf-8")) + len(post.encode("utf-8"))
     except (TypeError, ValueError) as exc:  # includes UnicodeEncodeError
         raise InvalidEventError(index, f"not serialisable as JSON: {exc}") from None
@@ -128,7 +128,7 @@ def _has_non_string_keys(value: Any) -> bool:
 
 def seal(seq: int, ts: str, prepared: PreparedEvent) -> bytes:
     """The final line for ``prepared`` at ``seq``: O(size), done under the lock."""
-    body = ('{"seq":%d%s%s%s' % (seq, prepared.pre, ts, prepared.post)).encode("utf-8")
+    body = f'{{"seq":{seq}{prepared.pre}{ts}{prepared.post}'.encode()
     return body + b'%s%08x"}\n' % (_CRC_TAG, zlib.crc32(body))
 
 
@@ -147,19 +147,8 @@ def decode(line: bytes, expected_seq: int) -> Record:
     not UTF-8 JSON of the record shape, or carries a seq other than
     ``expected_seq``.
     """
-    if (
-        len(line) <= SUFFIX_LEN
-        or line[-1] != 0x0A
-        or line[-SUFFIX_LEN : -SUFFIX_LEN + len(_CRC_TAG)] != _CRC_TAG
-        or line[-3:-1] != b'"}'
-    ):
+    if not sealed(line):
         raise Damage(_diagnose(line))
-    try:
-        crc = int(line[-11:-3], 16)
-    except ValueError:
-        raise Damage("the checksum field is not hexadecimal") from None
-    if zlib.crc32(line[:-SUFFIX_LEN]) != crc:
-        raise Damage(_diagnose(line) if not _is_json(line) else "checksum mismatch")
     try:
         obj = json.loads(line)
         record = Record(obj["seq"], obj["id"], obj["type"], obj["ts"], obj["cmd"], obj["data"])
@@ -170,16 +159,29 @@ def decode(line: bytes, expected_seq: int) -> Record:
     return record
 
 
+def sealed(line: bytes) -> bool:
+    """True when ``line`` is complete and its checksum field matches its body.
+
+    The digits are compared exactly: parsing them would accept "A" for "a"
+    and let a flipped bit in the checksum field itself go unnoticed.
+    """
+    return (
+        len(line) > SUFFIX_LEN
+        and line[-1] == 0x0A
+        and line[-SUFFIX_LEN : -SUFFIX_LEN + len(_CRC_TAG)] == _CRC_TAG
+        and line[-3:-1] == b'"}'
+        and line[-11:-3] == b"%08x" % zlib.crc32(line[:-SUFFIX_LEN])
+    )
+
+
 def read_seq(line: bytes) -> int | None:
-    """Best-effort seq of a checksum-valid line (used to name damage), else None."""
-    try:
-        if line.endswith(b"\n") and len(line) > SUFFIX_LEN and zlib.crc32(
-            line[:-SUFFIX_LEN]
-        ) == int(line[-11:-3], 16):
+    """The seq of a checksum-valid line (to name damage and resync), else None."""
+    if sealed(line):
+        try:
             seq = json.loads(line).get("seq")
-            return seq if isinstance(seq, int) else None
-    except (ValueError, AttributeError):
-        pass
+        except (ValueError, AttributeError):
+            return None
+        return seq if isinstance(seq, int) else None
     return None
 
 

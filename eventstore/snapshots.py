@@ -60,15 +60,21 @@ class SnapshotStore:
                 found.append(int(stem))
         return sorted(found)
 
-    def load(self, max_seq: int) -> Snapshot | None:
-        """The newest intact snapshot with seq <= ``max_seq``, or None."""
+    def load(self, max_seq: int, log_end: int) -> Snapshot | None:
+        """The newest intact snapshot with seq <= ``max_seq``, or None.
+
+        One beyond ``log_end`` describes records the log no longer has (it was
+        cut by a repair or restore): skipped with a warning.
+        """
         for seq in reversed(self.seqs()):
             path = self.directory / f"{seq:020d}{SUFFIX}"
-            if seq > max_seq:
+            if seq > log_end:
                 warnings.warn(
-                    f"snapshot {path} is for seq {seq}, beyond the log's end at {max_seq}: ignored",
+                    f"snapshot {path} is for seq {seq}, beyond the log's end at {log_end}: ignored",
                     CorruptSnapshotWarning, stacklevel=3,
                 )
+                continue
+            if seq > max_seq:
                 continue
             problem, data = _check(path, seq)
             if problem:

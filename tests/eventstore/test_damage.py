@@ -1,0 +1,134 @@
+"""Torn tails are cut (into quarantine); damage in the middle is never cut silently."""
+
+import json
+
+import pytest
+
+from eventstore import CorruptLogError, EventLog
+
+from .conftest import ev, segment_files
+
+
+def fill(path, n=5, **kw):
+    with EventLog.open(path, create=True, **kw) as log:
+        for i in range(n):
+            log.append([ev(i=i)])
+
+
+def quarantined(path):
+    return sorted((path / "quarantine").glob("*.bin"))
+
+
+@pytest.mark.parametrize(
+    "tail, reason",
+    [
+        (b'{"seq":6,"id":"x","ty', "incomplete record"),
+        (b"\x00" * 300, "incomplete record"),
+        (b"\x00" * 299 + b"\n", "zero bytes"),
+        (b'{"seq":6,"garbage":true,"crc":"00000000"}\n', "checksum mismatch"),
+    ],
+)
+def test_a_torn_tail_is_invisible_to_readers_and_cut_by_the_next_writer(log_path, tail, reason):
+    fill(log_path)
+    seg = segment_files(log_path)[0]
+    good = seg.read_bytes()
+    seg.write_bytes(good + tail)
+    with EventLog.open(log_path) as log:
+        assert [r.seq for r in log.read()] == [1, 2, 3, 4, 5]
+        assert log.last_seq == 5
+        report = log.verify()
+        assert [p.kind for p in report.problems] == ["torn_tail"] and report.only_torn_tail
+        assert log.append([ev(i=5)]).first_seq == 6
+        assert len(log.recovered) == 1
+        cut = log.recovered[0]
+        assert cut.offset == len(good) and cut.seq == 6 and reason in cut.reason
+        assert log.verify().ok
+    (kept,) = quarantined(log_path)
+    assert kept.read_bytes() == tail  # the cut bytes are kept, not dropped
+    note = json.loads(kept.with_suffix(".json").read_text())
+    assert note["offset"] == len(good) and note["what"] == "torn tail"
+
+
+def test_several_bad_final_records_are_one_torn_tail(log_path):
+    fill(log_path)
+    seg = segment_files(log_path)[0]
+    lines = seg.read_bytes().splitlines(keepends=True)
+    damaged = [line.replace(b'"i":', b'"j":') for line in lines[3:]]  # checksums no longer match
+    seg.write_bytes(b"".join(lines[:3] + damaged))
+    with EventLog.open(log_path) as log:
+        assert log.last_seq == 3
+        assert log.append([ev()]).first_seq == 4
+        assert log.recovered[0].bytes == sum(map(len, damaged))
+
+
+def test_damage_followed_by_valid_records_blocks_appends_and_names_the_place(log_path):
+    fill(log_path)
+    seg = segment_files(log_path)[0]
+    lines = seg.read_bytes().splitlines(keepends=True)
+    offset = sum(map(len, lines[:2]))
+    lines[2] = lines[2].replace(b'"i":2', b'"i":9')
+    seg.write_bytes(b"".join(lines))
+    with EventLog.open(log_path) as log:
+        got = []
+        with pytest.raises(CorruptLogError) as info:
+            for record in log.read():
+                got.append(record.seq)
+        assert got == [1, 2]  # everything before the damage is readable
+        err = info.value
+        assert err.file == str(seg) and err.offset == offset and err.seq == 3
+        assert "checksum mismatch" in str(err) and "followed by valid records" in str(err)
+        with pytest.raises(CorruptLogError):
+            log.append([ev()])
+        assert seg.read_bytes() == b"".join(lines)  # nothing was cut or written
+        report = log.verify()
+        assert [(p.kind, p.seq, p.offset) for p in report.problems] == [("checksum", 3, offset)]
+        assert report.intact_through == 2 and report.beyond == [4, 5]
+
+
+def test_repair_cuts_at_the_damage_keeps_a_backup_and_says_what_it_removed(log_path):
+    fill(log_path)
+    seg = segment_files(log_path)[0]
+    data = seg.read_bytes()
+    lines = data.splitlines(keepends=True)
+    offset = sum(map(len, lines[:2]))
+    lines[2] = b"not json at all\n"
+    seg.write_bytes(b"".join(lines))
+    with EventLog.open(log_path) as log:
+        report = log.repair()
+        assert report.kept_through == 2
+        assert report.removed_valid == [4, 5]
+        assert "removed" in report.summary() and "4-5" in report.summary()
+        (kept,) = quarantined(log_path)
+        assert kept.read_bytes() == b"".join(lines)[offset:]
+        assert log.verify().ok and log.last_seq == 2
+        assert log.append([ev()]).first_seq == 3
+        assert log.repair().changed is False  # nothing left to do
+
+
+def test_a_non_utf8_line_in_the_middle_is_reported_as_such(log_path):
+    fill(log_path)
+    seg = segment_files(log_path)[0]
+    lines = seg.read_bytes().splitlines(keepends=True)
+    lines[1] = b"\xff\xfe garbage\n"
+    seg.write_bytes(b"".join(lines))
+    with EventLog.open(log_path) as log, pytest.raises(CorruptLogError, match="not UTF-8"):
+        list(log.read())
+
+
+def test_a_duplicated_record_is_a_gap(log_path):
+    fill(log_path)
+    seg = segment_files(log_path)[0]
+    lines = seg.read_bytes().splitlines(keepends=True)
+    seg.write_bytes(b"".join(lines[:3] + [lines[2]] + lines[3:]))
+    with EventLog.open(log_path) as log:
+        with pytest.raises(CorruptLogError, match="seq 3 where seq 4 was expected"):
+            list(log.read())
+        assert [p.kind for p in log.verify().problems][0] == "gap"
+
+
+def test_repair_of_a_clean_log_changes_nothing(log_path):
+    fill(log_path)
+    before = segment_files(log_path)[0].read_bytes()
+    with EventLog.open(log_path) as log:
+        assert not log.repair().changed
+    assert segment_files(log_path)[0].read_bytes() == before

@@ -1,0 +1,83 @@
+"""transaction(): the read-decide-append step under the lock."""
+
+import pytest
+
+from eventstore import AppendResult, ConcurrencyConflict, EventLog
+
+from .conftest import ev
+
+
+def test_first_transaction_sees_the_whole_log_then_only_others(log_path):
+    with EventLog.open(log_path, create=True) as a, EventLog.open(log_path) as b:
+        a.append([ev(i=1), ev(i=2)])
+        with b.transaction() as tx:
+            assert [r.seq for r in tx.records] == [1, 2]
+            tx.append([ev(by="b")])
+        a.append([ev(i=4)])
+        with b.transaction() as tx:
+            assert [r.seq for r in tx.records] == [4]  # b's own append is not echoed
+            assert tx.last_seq == 4
+        with b.transaction() as tx:
+            assert tx.records == []
+
+
+def test_first_transaction_after_plain_reads_still_gets_history(log):
+    log.append([ev(i=1)])
+    assert log.last_seq == 1
+    with log.transaction() as tx:
+        assert [r.seq for r in tx.records] == [1]
+
+
+def test_since_returns_everything_after_a_seq(log):
+    log.append([ev(i=i) for i in range(5)])
+    with log.transaction(since=3) as tx:
+        assert [r.seq for r in tx.records] == [4, 5]
+
+
+def test_appends_are_buffered_and_written_once_on_exit(log):
+    with log.transaction() as tx:
+        assert tx.append([ev(i=1)]) == AppendResult(1, 1)
+        assert tx.append([ev(i=2), ev(i=3)], expected_seq=1) == AppendResult(2, 3)
+        assert tx.last_seq == 3
+        assert log.last_seq == 0  # nothing is visible until the block ends
+    assert [r.data["i"] for r in log.read()] == [1, 2, 3]
+
+
+def test_an_exception_discards_the_whole_transaction(log):
+    log.append([ev(i=0)])
+    with pytest.raises(RuntimeError), log.transaction() as tx:
+        tx.append([ev(i=1)])
+        raise RuntimeError("decided against it")
+    assert log.last_seq == 1
+    log.append([ev(i=2)])  # the lock was released
+    assert log.last_seq == 2
+
+
+def test_conflicts_and_keys_inside_a_transaction(log):
+    log.append([ev()], idempotency_key="k")
+    with log.transaction() as tx:
+        with pytest.raises(ConcurrencyConflict):
+            tx.append([ev()], expected_seq=0)
+        assert tx.append([ev()], idempotency_key="k") == AppendResult(1, 1, True)
+        new = tx.append([ev()], idempotency_key="k2")
+        assert tx.append([ev()], idempotency_key="k2") == AppendResult(new.first_seq, new.last_seq, True)
+    assert log.last_seq == 2
+
+
+def test_the_lock_excludes_other_handles_in_the_same_process(log_path):
+    import threading
+
+    with EventLog.open(log_path, create=True) as a, EventLog.open(log_path) as b:
+        done = threading.Event()
+
+        def other():
+            b.append([ev(by="b")])
+            done.set()
+
+        with a.transaction() as tx:
+            thread = threading.Thread(target=other)
+            thread.start()
+            assert not done.wait(0.2)  # b is blocked on the lock while a holds it
+            tx.append([ev(by="a")])
+        thread.join()
+        assert [r.data["by"] for r in a.read()] == ["a", "b"]
