@@ -37,7 +37,6 @@ import json
 import logging
 import os
 import threading
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -456,7 +455,7 @@ class EventLog:
         if isinstance(events, (str, bytes, Mapping)):
             raise InvalidArgumentError("events must be a list of {'type', 'data'} dicts, not a single value")
         batch = [
-            prepare(i, event, uuid.uuid4().hex, key, self.max_record_bytes)
+            prepare(i, event, os.urandom(16).hex(), key, self.max_record_bytes)  # 128 random bits
             for i, event in enumerate(events)
         ]
         if not batch:

@@ -45,6 +45,7 @@ class LogReader:
 
     def __init__(self, log_dir: Path, first_seq: int = 1):
         self.log_dir = log_dir
+        self._dir = os.fspath(log_dir)
         self.segment_first = 1  # first seq of the segment being read
         self.offset = 0  # byte offset in it of the next unread line
         self.next_seq = 1
@@ -127,14 +128,15 @@ class LogReader:
                 self.next_seq += 1
                 yield record
             # Clean end of this segment: has a writer rolled to a new one?
-            nxt = self.log_dir / segment_name(self.next_seq)
-            if self.offset and nxt.exists():
+            # (a plain string path: this check runs on every step of every writer)
+            nxt = f"{self._dir}/{segment_name(self.next_seq)}"
+            if self.offset and os.path.exists(nxt):
                 self.set_position(self.next_seq, 0, self.next_seq)
                 continue
             if self.segment_first < self._last_listed:
                 raise CorruptLogError(
-                    str(nxt), 0, self.next_seq,
-                    f"segment {nxt.name} is missing: {self.segment_path.name} ends at seq "
+                    nxt, 0, self.next_seq,
+                    f"segment {segment_name(self.next_seq)} is missing: {self.segment_path.name} ends at seq "
                     f"{self.next_seq - 1} but later segments exist",
                 )
             return
