@@ -49,6 +49,11 @@ def test_damage_is_diagnosed_precisely(mangle, reason):
     assert reason in info.value.reason
 
 
+def test_64_bit_integers_and_floats_read_back_exactly():
+    data = {"big": 2**64 - 1, "small": -(2**63), "f": 0.1, "neg0": -0.0, "e": 1e308, "u": "é\u2028"}
+    assert decode(line_for(1, data), 1).data == data
+
+
 def test_checksum_digits_must_match_exactly():
     line = line_for()
     digits = line[-11:-3]
@@ -73,7 +78,9 @@ def test_unexpected_seq_is_damage_naming_both_seqs():
         ({"type": "t", "data": {"x": float("nan")}}, "not serialisable"),
         ({"type": "t", "data": {"x": object()}}, "not serialisable"),
         ({"type": "t", "data": {"x": "\ud800"}}, "not serialisable"),
-        ({"type": "t", "data": {"x": {1: "a"}}}, "keys inside 'data' must be strings"),
+        ({"type": "t", "data": {"x": {1: "a"}}}, "is not a string"),
+        ({"type": "t", "data": {"x": [1, 2**64]}}, "does not fit in 64 bits"),
+        ({"type": "t", "data": {"x": -(2**63) - 1}}, "does not fit in 64 bits"),
     ],
 )
 def test_invalid_events_are_refused_with_their_index(event, message):

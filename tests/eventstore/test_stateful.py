@@ -14,7 +14,7 @@ from eventstore import ConcurrencyConflict, CorruptLogError, EventLog
 events = st.lists(
     st.fixed_dictionaries({
         "type": st.sampled_from(["a", "b", "task.added"]),
-        "data": st.dictionaries(st.text(max_size=5), st.one_of(st.integers(), st.text(max_size=20), st.none()), max_size=3),
+        "data": st.dictionaries(st.text(max_size=5), st.one_of(st.integers(-(2**63), 2**64 - 1), st.text(max_size=20), st.none()), max_size=3),
     }),
     min_size=1, max_size=3,
 )
