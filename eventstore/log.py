@@ -42,6 +42,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .durability import BatchFlusher, FlushGate
 from .errors import (
     ConcurrencyConflict,
     DurabilityError,
@@ -279,6 +280,7 @@ class EventLog:
         self._pid = os.getpid()
         self._mutex = threading.RLock()
         self._lock: AppendLock | None = None
+        self._gate: FlushGate | None = None  # group commit; opened with the lock
         self._wfd: int | None = None  # O_APPEND fd on the segment the reader is in
         self._wfd_segment = 0
         try:
@@ -295,8 +297,6 @@ class EventLog:
         self._closed = False
         self._flusher = None
         if durability == "batch":
-            from .durability import BatchFlusher
-
             self._flusher = BatchFlusher(self._flush_quietly, batch_interval_ms / 1000)
 
     def __enter__(self) -> EventLog:
@@ -323,6 +323,8 @@ class EventLog:
                 self._wfd = None
             if self._lock is not None:
                 self._lock.close()
+            if self._gate is not None:
+                self._gate.close()
             self._reader.close()
 
     # -- reading -----------------------------------------------------------
@@ -433,15 +435,15 @@ class EventLog:
                 if not collect and self._collect:
                     self._unseen = records  # keep them for the next transaction
                 yield tx
-                written = self._write_locked(tx._lines) if tx._lines else None
-                if written is not None:
+                end = self._write_locked(tx._lines) if tx._lines else None
+                if end is not None:
                     self._last_ts = tx._ts
                 for key, result in tx._keys.items():
                     self._keys[key] = (result.first_seq, result.last_seq)
             finally:
                 lock.release()
-            if written is not None:
-                self._make_durable(written)
+            if end is not None:
+                self._make_durable(end)
 
     def _start_collecting(self) -> None:
         """First transaction of this handle: it is owed the whole log so far."""
@@ -506,6 +508,7 @@ class EventLog:
             os.fsync(self._wfd)
         except OSError as exc:
             raise os_error(exc, torn.file, "cut the torn tail of") from None
+        self._gate.lower(self._wfd_segment, torn.offset)
         self._reader.torn = None
         recovery = TailRecovery(torn.file, torn.offset, torn.seq, torn.reason, len(data), str(kept))
         self.recovered.append(recovery)
@@ -517,9 +520,10 @@ class EventLog:
     def _write_locked(self, lines: list[bytes]) -> int:
         """Write the sealed lines in one call; roll the segment if it is full.
 
-        Returns the fd to flush (or -1 when the roll already flushed it). On a
-        failed write the segment is truncated back, so nothing half-written is
-        left for readers and nothing is acknowledged.
+        Returns the byte offset the batch ends at in the active segment (or -1
+        when a roll already flushed it). On a failed write the segment is
+        truncated back, so nothing half-written is left for readers and
+        nothing is acknowledged.
         """
         buf = b"".join(lines) if len(lines) > 1 else lines[0]
         reader = self._reader
@@ -530,6 +534,7 @@ class EventLog:
         except OSError as exc:
             try:
                 os.ftruncate(fd, start)
+                self._gate.lower(self._wfd_segment, start)
             except OSError:
                 pass  # the next writer's catch-up cuts whatever is left, into quarantine
             raise os_error(exc, reader.segment_path, "append to") from None
@@ -537,7 +542,7 @@ class EventLog:
         if reader.offset >= self.segment_bytes:
             self._roll()
             return -1
-        return fd
+        return reader.offset
 
     def _roll(self) -> None:
         """Seal the full segment (flushed) and start the next one, under the lock."""
@@ -558,14 +563,15 @@ class EventLog:
         self._wfd, self._wfd_segment = fd, first
         self._reader.set_position(first, 0, first)
 
-    def _make_durable(self, fd: int) -> None:
-        if fd < 0 or self.durability == "none":
+    def _make_durable(self, end: int) -> None:
+        """Flush per the durability mode; ``end`` is where this append ended."""
+        if end < 0 or self.durability == "none":
             return
         if self.durability == "batch":
             self._flusher.mark_dirty()
             return
         try:
-            os.fdatasync(fd)
+            self._gate.flush(self._wfd, self._wfd_segment, end)
         except OSError as exc:
             self._broken = str(exc)
             raise DurabilityError(str(self._reader.segment_path), str(exc)) from None
@@ -589,6 +595,7 @@ class EventLog:
             )
         if self._lock is None:
             self._lock = AppendLock(self.path / ".lock")
+            self._gate = FlushGate(self.path)
         return self._lock
 
     def _ensure_wfd(self) -> None:
@@ -630,6 +637,7 @@ class EventLog:
             lock.acquire(self.lock_timeout)
             try:
                 report = repair(self.log_dir, self.quarantine_dir)
+                self._gate.forget()
                 # Start over: positions and the key index may describe cut records.
                 if self._wfd is not None:
                     os.close(self._wfd)

@@ -1,0 +1,95 @@
+"""Group commit: a flush that already covers an append is not repeated, and a cut never
+leaves a stale durability claim behind."""
+
+import os
+
+import pytest
+
+from eventstore import EventLog
+from eventstore import durability as dur
+from eventstore.durability import FlushGate
+
+from .conftest import ev, segment_files
+
+needs_boot_id = pytest.mark.skipif(dur.BOOT_ID is None, reason="group commit needs a boot id (Linux)")
+
+
+@pytest.fixture
+def flushes(monkeypatch):
+    calls = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (calls.append(fd), real(fd)))
+    return calls
+
+
+@needs_boot_id
+def test_an_append_already_covered_by_another_flush_skips_its_own(tmp_path, flushes):
+    gate = FlushGate(tmp_path)
+    fd = os.open(tmp_path / "seg", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.write(fd, b"a" * 100)  # writer A
+    os.write(fd, b"b" * 50)  # writer B, before anyone flushed
+    gate.flush(fd, 1, 100)  # A flushes: the flush covers B's bytes too
+    assert len(flushes) == 1
+    gate.flush(fd, 1, 150)  # B finds its bytes durable
+    assert len(flushes) == 1
+    gate.flush(fd, 2, 10)  # another segment is never covered by this one's marker
+    assert len(flushes) == 2
+    os.close(fd)
+    gate.close()
+
+
+@needs_boot_id
+def test_lower_and_forget_withdraw_claims(tmp_path, flushes):
+    gate = FlushGate(tmp_path)
+    fd = os.open(tmp_path / "seg", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.write(fd, b"a" * 100)
+    gate.flush(fd, 1, 100)
+    gate.lower(1, 40)  # the segment was cut at 40: bytes written there later are new
+    gate.flush(fd, 1, 60)
+    assert len(flushes) == 2
+    gate.forget()
+    gate.flush(fd, 1, 10)
+    assert len(flushes) == 3
+    os.close(fd)
+    gate.close()
+
+
+@needs_boot_id
+def test_a_marker_from_another_boot_or_damaged_is_ignored(tmp_path, flushes, monkeypatch):
+    gate = FlushGate(tmp_path)
+    fd = os.open(tmp_path / "seg", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.write(fd, b"a" * 100)
+    gate.flush(fd, 1, 100)
+    monkeypatch.setattr(dur, "BOOT_ID", b"\x01" * 16)  # as if the machine had rebooted
+    gate.flush(fd, 1, 100)
+    assert len(flushes) == 2
+    raw = bytearray((tmp_path / ".durable").read_bytes())
+    raw[20] ^= 0xFF
+    (tmp_path / ".durable").write_bytes(bytes(raw))
+    gate.flush(fd, 1, 100)
+    assert len(flushes) == 3
+    os.close(fd)
+    gate.close()
+
+
+@needs_boot_id
+def test_cutting_a_torn_tail_withdraws_the_claim_over_the_cut_bytes(log_path, flushes):
+    """A flusher may have fsynced torn bytes and claimed them; after the cut, new bytes
+    land at those offsets and must be flushed by their own writer."""
+    with EventLog.open(log_path, create=True) as log:
+        log.append([ev(i=0)])
+    seg = segment_files(log_path)[0]
+    good = seg.stat().st_size
+    with open(seg, "ab") as f:
+        f.write(b'{"seq":2,"torn' + b"x" * 4000)
+    gate = FlushGate(log_path)  # a flusher that covered the torn bytes
+    fd = os.open(seg, os.O_WRONLY | os.O_APPEND)
+    gate.flush(fd, 1, seg.stat().st_size)
+    os.close(fd)
+    gate.close()
+    flushes.clear()
+    with EventLog.open(log_path) as log:
+        result = log.append([ev(i=1)])  # cuts the tail, then writes inside the old claim
+        assert result.first_seq == 2 and log.recovered[0].offset == good
+        assert seg.stat().st_size < good + 4000
+        assert flushes, "an append inside a withdrawn claim skipped its flush"
