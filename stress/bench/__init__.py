@@ -1,0 +1,69 @@
+"""Benchmarks, run as ``python -m stress.bench NAME [--quick] [--json FILE]``.
+
+Each benchmark is a module registered in :data:`BENCHMARKS` by name. The
+module is imported only when its benchmark runs, and exposes::
+
+    def run(options: RunOptions, out: TextIO) -> BenchResult
+
+``run`` prints its own tables to ``out`` (progress goes to stderr) and returns
+the figures for ``--json`` plus the correctness failures it found; any failure
+makes the command exit non-zero. Later benchmarks (``load``, ``agents``,
+``git``, ...) are added by appending a :class:`Benchmark` entry.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A named benchmark: the module that implements ``run`` and a one-line summary."""
+
+    name: str
+    module: str
+    summary: str
+
+    def load(self) -> ModuleType:
+        """Import the implementing module (deferred so unrelated benchmarks cost nothing)."""
+        return importlib.import_module(self.module)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the command line asked for; every benchmark interprets the same knobs.
+
+    ``repeat`` is how many times each measured window is repeated (figures are
+    medians over them) and ``duration`` the length of one window in seconds.
+    """
+
+    quick: bool
+    repeat: int
+    duration: float
+
+
+@dataclass
+class BenchResult:
+    """A benchmark's output: ``figures`` (name -> JSON-ready dict) and ``failures``."""
+
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    b.name: b
+    for b in [
+        Benchmark(
+            "log",
+            "stress.bench.log_bench",
+            "EventLog durable read-decide-append steps vs raw fdatasync and a SQLite peer; lock hand-over",
+        ),
+    ]
+}
