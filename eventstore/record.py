@@ -169,6 +169,45 @@ def decode(line: bytes, expected_seq: int) -> Record:
     return record
 
 
+def decode_buffer(buf: bytes, next_seq: int) -> tuple[list[Record], int, bool]:
+    """Decode consecutive records from the start of ``buf`` in one tight pass.
+
+    Returns ``(records, used, bad)``: the valid records with seqs ``next_seq``,
+    ``next_seq + 1``, ...; ``used``, the bytes they occupy; ``bad``, True when
+    the line at ``used`` is complete but not the next valid record (False when
+    the buffer simply ends, possibly inside a line). The same checks as
+    :func:`decode`, minus the diagnosis (call :func:`decode` on the bad line
+    for its reason). O(len(buf)); about half the cost per record of calling
+    :func:`decode` line by line, because it matters under the append lock.
+    """
+    records: list[Record] = []
+    append = records.append
+    find, crc32, loads, new = buf.find, zlib.crc32, orjson.loads, tuple.__new__
+    pos = 0
+    while True:
+        j = find(b"\n", pos)
+        if j < 0:
+            return records, pos, False
+        body_end = j - 18  # line = buf[pos:j+1] = body + ',"crc":"' + 8 hex + '"}' + newline
+        if (
+            body_end <= pos
+            or buf[body_end : j - 10] != _CRC_TAG
+            or buf[j - 2 : j] != b'"}'
+            or buf[j - 10 : j - 2] != b"%08x" % crc32(buf[pos:body_end])
+        ):
+            return records, pos, True
+        try:
+            obj = loads(buf[pos : j + 1])  # copying a short slice beats a memoryview here
+            record = new(Record, (obj["seq"], obj["id"], obj["type"], obj["ts"], obj["cmd"], obj["data"]))
+        except (ValueError, KeyError, TypeError):
+            return records, pos, True
+        if record[0] != next_seq:
+            return records, pos, True
+        append(record)
+        next_seq += 1
+        pos = j + 1
+
+
 def sealed(line: bytes) -> bool:
     """True when ``line`` is complete and its checksum field matches its body.
 
