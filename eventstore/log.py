@@ -118,7 +118,8 @@ class Transaction:
         self._keys: dict[str, AppendResult] = {}
         self._base = owner._reader.next_seq - 1  # log's last seq when the tx began
         self._next = self._base + 1
-        self._ts = owner._stamp()
+        self._ts = owner._stamp()  # str, for the handle's ordering check
+        self._ts_bytes = self._ts.encode()
 
     @property
     def last_seq(self) -> int:
@@ -143,7 +144,7 @@ class Transaction:
         if expected_seq is not None and expected_seq != self.last_seq:
             raise ConcurrencyConflict(expected_seq, self.last_seq)
         first = self._next
-        ts = self._ts
+        ts = self._ts_bytes
         self._lines.extend(seal(first + i, ts, p) for i, p in enumerate(prepared))
         self._next = first + len(prepared)
         result = AppendResult(first, self._next - 1)

@@ -34,6 +34,7 @@ SUFFIX_LEN = len(_CRC_TAG) + 8 + 2 + 1
 #: before the seq is known (a seq has at most 20 decimal digits).
 _MAX_SEQ_DIGITS = 20
 
+_TYPE_JSON: dict[str, bytes] = {}
 _dumps = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":")
 ).encode
@@ -57,8 +58,8 @@ class PreparedEvent(NamedTuple):
     """An event validated and serialised outside the lock, awaiting seq and ts."""
 
     type: str
-    pre: str  # ',"id":..,"type":..,"ts":"'   (seq goes before, ts after)
-    post: str  # '","cmd":..,"data":..'
+    pre: bytes  # b',"id":..,"type":..,"ts":"'   (seq goes before, ts after)
+    post: bytes  # b'","cmd":..,"data":..'
     size: int  # bytes of the final line, assuming the widest seq
 
 
@@ -66,11 +67,18 @@ class PreparedEvent(NamedTuple):
 TS_LEN = len("2026-11-28T15:56:58.123456Z")
 
 
+_last_second: list = [None, ""]  # (second, its formatted prefix): strftime once a second
+
+
 def utc_timestamp(ns: int | None = None) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffffZ``: fixed width, so string order is time order."""
     micros = (time.time_ns() if ns is None else ns) // 1000
     secs, frac = divmod(micros, 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:06d}Z"
+    cached = _last_second
+    if cached[0] != secs:
+        cached[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+        cached[0] = secs
+    return f"{cached[1]}.{frac:06d}Z"
 
 
 def prepare(
@@ -102,12 +110,17 @@ def prepare(
     if problem:
         raise InvalidEventError(index, problem)
     try:
-        pre = f',"id":{_dumps(event_id)},"type":{_dumps(etype)},"ts":"'
-        post = f'","cmd":{_dumps(cmd)},"data":{_dumps(data)}'
-        size = len(pre.encode("utf-8")) + len(post.encode("utf-8"))
+        type_json = _TYPE_JSON.get(etype)
+        if type_json is None:
+            type_json = _dumps(etype).encode()
+            if len(_TYPE_JSON) < 4096:  # types are few; the cap only guards against abuse
+                _TYPE_JSON[etype] = type_json
+        # event_id is hex (written by the log itself): no escaping needed
+        pre = b',"id":"%s","type":%s,"ts":"' % (event_id.encode(), type_json)
+        post = b'","cmd":%s,"data":%s' % (b"null" if cmd is None else _dumps(cmd).encode(), _dumps(data).encode())
     except (TypeError, ValueError) as exc:  # includes UnicodeEncodeError
         raise InvalidEventError(index, f"not serialisable as JSON: {exc}") from None
-    size += len('{"seq":') + _MAX_SEQ_DIGITS + TS_LEN + SUFFIX_LEN
+    size = len(pre) + len(post) + len('{"seq":') + _MAX_SEQ_DIGITS + TS_LEN + SUFFIX_LEN
     if size > max_record_bytes:
         raise RecordTooLargeError(index, size, max_record_bytes)
     return PreparedEvent(etype, pre, post, size)
@@ -136,9 +149,9 @@ def _unrepresentable(value: Any) -> str | None:
     return None
 
 
-def seal(seq: int, ts: str, prepared: PreparedEvent) -> bytes:
-    """The final line for ``prepared`` at ``seq``: O(size), done under the lock."""
-    body = f'{{"seq":{seq}{prepared.pre}{ts}{prepared.post}'.encode()
+def seal(seq: int, ts: bytes, prepared: PreparedEvent) -> bytes:
+    """The final line for ``prepared`` at ``seq`` (``ts`` ASCII): O(size), under the lock."""
+    body = b'{"seq":%d%s%s%s' % (seq, prepared.pre, ts, prepared.post)
     return body + b'%s%08x"}\n' % (_CRC_TAG, zlib.crc32(body))
 
 

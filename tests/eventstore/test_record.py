@@ -12,7 +12,7 @@ TS = "2026-11-28T10:00:00.000001Z"
 
 
 def line_for(seq=1, data=None, cmd=None, kind="t"):
-    return seal(seq, TS, prepare(0, {"type": kind, "data": data or {}}, "id-1", cmd, 1 << 20))
+    return seal(seq, TS.encode(), prepare(0, {"type": kind, "data": data or {}}, "id-1", cmd, 1 << 20))
 
 
 def test_line_is_json_with_fields_in_order_and_crc_of_prefix():
@@ -91,7 +91,7 @@ def test_invalid_events_are_refused_with_their_index(event, message):
 
 def test_size_cap_counts_the_whole_line():
     small = prepare(0, {"type": "t", "data": {"p": "x" * 100}}, "id", None, 1 << 20)
-    assert small.size >= len(seal(10**19, TS, small))  # the cap assumes the widest seq
+    assert small.size >= len(seal(10**19, TS.encode(), small))  # the cap assumes the widest seq
     with pytest.raises(RecordTooLargeError) as info:
         prepare(2, {"type": "t", "data": {"p": "x" * 2000}}, "id", None, 1024)
     assert info.value.size > 1024 and info.value.limit == 1024 and "event #2" in str(info.value)
