@@ -149,7 +149,7 @@ class LogMachine(RuleBasedStateMachine):
 
 
 LogMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("EVENTSTORE_STATEFUL_EXAMPLES", "60")),
+    max_examples=int(os.environ.get("EVENTSTORE_STATEFUL_EXAMPLES", "200")),
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
