@@ -1,0 +1,258 @@
+"""Event and command schemas of the planner (pydantic v2). A leaf: imports nothing of ours.
+
+Events are facts, in the past tense, stored in the log as ``{"type", "data"}``;
+commands are requests that the planner's ``decide`` turns into events or
+refuses. Every event model carries a schema version ``v``; an old record is
+brought up to date by the chain of :data:`UPCASTERS` before validation, so
+old logs stay readable when a schema changes::
+
+    event = parse_event(record.type, record.data)   # upcast, then validate
+    log_event = encode_event(event)                  # {"type": ..., "data": {...}}
+
+Cost: validating an event is about 1-2 µs (pydantic-core); encoding writes
+only non-default fields, plus ``v`` always (a missing ``v`` would otherwise be
+read as the *current* version after a schema change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+#: Readable, stable ids: letters, digits and ``. _ : -``, starting with a
+#: letter or digit, at most 128 characters (safe in file names, URLs, shells).
+TaskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Capability = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Priority = Literal["low", "medium", "high", "critical"]
+#: order of the ready queue: higher first
+PRIORITY_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+Mode = Literal["planning", "working"]
+
+
+class TaskState(StrEnum):
+    """Stored states. "ready" and "waiting" are derived (see :mod:`planner.states`)."""
+
+    PENDING = "pending"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    BLOCKED = "blocked"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# -- events --------------------------------------------------------------------
+class _Event(_Model):
+    v: int = 1
+
+
+class ProjectCreated(_Event):
+    type: Literal["project.created"] = "project.created"
+    name: Name
+    description: str = ""
+    mode: Mode = "planning"
+    max_depth: Annotated[int, Field(ge=1, le=64)] = 8
+
+
+class TaskAdded(_Event):
+    type: Literal["task.added"] = "task.added"
+    id: TaskId
+    title: Name
+    description: str = ""
+    parent: TaskId | None = None
+    priority: Priority = "medium"
+    effort: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
+    capabilities: tuple[Capability, ...] = ()
+    metadata: dict[str, Any] = {}
+    verify_command: str | None = None  # how to check the work is done, if there is a way
+
+
+class TaskEdited(_Event):
+    """Only the fields given change; ``None`` means "unchanged"."""
+
+    type: Literal["task.edited"] = "task.edited"
+    id: TaskId
+    title: Name | None = None
+    description: str | None = None
+    priority: Priority | None = None
+    effort: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    capabilities: tuple[Capability, ...] | None = None
+    metadata: dict[str, Any] | None = None
+    verify_command: str | None = None
+
+
+class TaskMoved(_Event):
+    type: Literal["task.moved"] = "task.moved"
+    id: TaskId
+    parent: TaskId | None  # None: to the top level
+
+
+class DependencyAdded(_Event):
+    type: Literal["dependency.added"] = "dependency.added"
+    task: TaskId
+    depends_on: TaskId
+
+
+class DependencyRemoved(_Event):
+    type: Literal["dependency.removed"] = "dependency.removed"
+    task: TaskId
+    depends_on: TaskId
+
+
+class TaskStateChanged(_Event):
+    """Every state change; ``from_state`` makes a replay checkable against the table."""
+
+    type: Literal["task.state_changed"] = "task.state_changed"
+    id: TaskId
+    from_state: TaskState
+    to_state: TaskState
+    reason: str | None = None
+    by: str | None = None  # the agent or person who made the change
+
+
+class ModeChanged(_Event):
+    type: Literal["project.mode_changed"] = "project.mode_changed"
+    mode: Mode
+    reason: str | None = None
+
+
+class CheckpointRecorded(_Event):
+    """Notes or data saved mid-task, so whoever picks the task up next can resume."""
+
+    type: Literal["task.checkpointed"] = "task.checkpointed"
+    id: TaskId
+    notes: str = ""
+    data: dict[str, Any] = {}
+    by: str | None = None
+
+
+Event = Annotated[
+    ProjectCreated
+    | TaskAdded
+    | TaskEdited
+    | TaskMoved
+    | DependencyAdded
+    | DependencyRemoved
+    | TaskStateChanged
+    | ModeChanged
+    | CheckpointRecorded,
+    Field(discriminator="type"),
+]
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_MODELS: dict[str, type[_Event]] = {
+    model.model_fields["type"].default: model
+    for model in (ProjectCreated, TaskAdded, TaskEdited, TaskMoved, DependencyAdded,
+                  DependencyRemoved, TaskStateChanged, ModeChanged, CheckpointRecorded)
+}
+#: the version each event type is written at today
+CURRENT_VERSION: dict[str, int] = {name: model.model_fields["v"].default for name, model in EVENT_MODELS.items()}
+
+#: ``(type, version) -> function(data) -> data at version + 1``. When a schema
+#: changes, bump its ``v`` default and register the step from the old version.
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+class UnknownEventError(ValueError):
+    """A record's type is not a planner event, or its version is from the future."""
+
+
+def parse_event(event_type: str, data: dict[str, Any]) -> Event:
+    """Upcast ``data`` to the current schema of ``event_type`` and validate it.
+
+    Raises :class:`UnknownEventError` for an unknown type or a version newer
+    than this code, and ``pydantic.ValidationError`` for invalid data.
+    """
+    current = CURRENT_VERSION.get(event_type)
+    if current is None:
+        raise UnknownEventError(f"unknown event type {event_type!r}")
+    version = data.get("v", 1)
+    if not isinstance(version, int) or version > current:
+        raise UnknownEventError(
+            f"{event_type} event of schema version {version!r} is newer than this code ({current}): upgrade"
+        )
+    while version < current:
+        data = {**UPCASTERS[(event_type, version)](data), "v": version + 1}
+        version += 1
+    return _EVENT_ADAPTER.validate_python({**data, "type": event_type})
+
+
+def encode_event(event: _Event) -> dict[str, Any]:
+    """The log form of ``event``: ``{"type", "data"}`` with only non-default fields and ``v``."""
+    data = event.model_dump(mode="json", exclude_defaults=True, exclude={"type"})
+    data["v"] = event.v
+    return {"type": event.type, "data": data}
+
+
+# -- commands ------------------------------------------------------------------
+class _Command(_Model):
+    #: idempotency key: a retried command with the same id is applied once
+    command_id: str | None = None
+
+
+class AddTask(_Command):
+    id: TaskId | None = None  # generated when absent
+    title: Name
+    description: str = ""
+    parent: TaskId | None = None
+    depends_on: tuple[TaskId, ...] = ()
+    priority: Priority = "medium"
+    effort: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
+    capabilities: tuple[Capability, ...] = ()
+    metadata: dict[str, Any] = {}
+    verify_command: str | None = None
+
+
+class EditTask(_Command):
+    id: TaskId
+    title: Name | None = None
+    description: str | None = None
+    priority: Priority | None = None
+    effort: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    capabilities: tuple[Capability, ...] | None = None
+    metadata: dict[str, Any] | None = None
+    verify_command: str | None = None
+
+
+class MoveTask(_Command):
+    id: TaskId
+    parent: TaskId | None
+
+
+class AddDependency(_Command):
+    task: TaskId
+    depends_on: TaskId
+
+
+class RemoveDependency(_Command):
+    task: TaskId
+    depends_on: TaskId
+
+
+class Transition(_Command):
+    id: TaskId
+    to_state: TaskState
+    reason: str | None = None
+    by: str | None = None
+
+
+class SetMode(_Command):
+    mode: Mode
+    reason: str | None = None
+
+
+class RecordCheckpoint(_Command):
+    id: TaskId
+    notes: str = ""
+    data: dict[str, Any] = {}
+    by: str | None = None
+
+
+Command = AddTask | EditTask | MoveTask | AddDependency | RemoveDependency | Transition | SetMode | RecordCheckpoint
