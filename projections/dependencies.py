@@ -1,0 +1,217 @@
+"""The dependency structure of a task tree, and the cycle check for a new edge.
+
+Semantics (the planner's, stated once):
+
+* ``X depends on Y`` means X waits until Y is done; if Y has children, until
+  every task under Y is done (a container is done when all its children are).
+* A container's dependencies hold back everything under it: if epic E
+  depends on D, every task under E waits on D too.
+
+So, between leaves (the tasks that are actually worked on), leaf ``a`` waits on
+leaf ``b`` when some task on ``a``'s path to the root depends on some task on
+``b``'s path to the root *at or above* ``b``, i.e. on ``b`` or a container of
+``b``. The structure is valid when no leaf waits on itself through any chain;
+in particular a task may not depend on its own ancestor or descendant.
+
+Checking that naively expands containers into leaves (O(leaves²)). Here it is
+done on tasks: a chain of edges ``X1 -> Y1, X2 -> Y2, ...`` links up when each
+``X(i+1)`` lies on the same root path as ``Y(i)`` (one is an ancestor-or-self
+of the other), because then some leaf is under both. A new edge ``A -> B``
+closes a cycle exactly when such a chain leads from B back to a task on A's
+root path. To find the next links from a task Y quickly, each task keeps
+``reach``: the targets of every edge whose source is in its subtree, with
+counts; an edge then updates ``reach`` of its source and the source's
+ancestors, O(depth).
+
+Costs: add/remove an edge O(depth); add a task O(depth); the cycle check
+O(edges visited x depth), bounded by the edges reachable from B.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Iterable
+
+
+class DependencyIndex:
+    """Tasks in a tree plus dependency edges, kept acyclic by :meth:`cycle_for`."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str | None] = {}
+        self.children: dict[str, set[str]] = {}
+        self.depends_on: dict[str, set[str]] = {}  # X -> the tasks X depends on
+        self.dependents: dict[str, set[str]] = {}  # Y -> the tasks that depend on Y
+        self.reach: dict[str, Counter[str]] = {}  # targets of edges from X's subtree
+
+    # -- the tree ------------------------------------------------------------
+    def add_task(self, task: str, parent: str | None) -> None:
+        """Add a leaf under ``parent`` (which must exist) or at the top. O(1)."""
+        self.parent[task] = parent
+        self.children[task] = set()
+        self.depends_on[task] = set()
+        self.dependents[task] = set()
+        self.reach[task] = Counter()
+        if parent is not None:
+            self.children[parent].add(task)
+
+    def move(self, task: str, parent: str | None) -> None:
+        """Re-parent ``task`` (with its subtree). O(depth x distinct targets in the subtree).
+
+        The caller checks first (:meth:`move_cycle`) that the move keeps the structure valid.
+        """
+        carried = self.reach[task]
+        for anc in self.ancestors(task):
+            self._sub(anc, carried)
+        old = self.parent[task]
+        if old is not None:
+            self.children[old].discard(task)
+        self.parent[task] = parent
+        if parent is not None:
+            self.children[parent].add(task)
+        for anc in self.ancestors(task):
+            self.reach[anc].update(carried)
+
+    def ancestors(self, task: str) -> Iterable[str]:
+        """Proper ancestors, nearest first. O(depth)."""
+        node = self.parent[task]
+        while node is not None:
+            yield node
+            node = self.parent[node]
+
+    def line(self, task: str) -> list[str]:
+        """``task`` and its ancestors: the tasks any leaf under ``task`` shares it with."""
+        return [task, *self.ancestors(task)]
+
+    def related(self, a: str, b: str) -> bool:
+        """True when one of ``a``, ``b`` is an ancestor-or-self of the other. O(depth)."""
+        return a in self.line(b) or b in self.line(a)
+
+    # -- edges ---------------------------------------------------------------
+    def add_edge(self, task: str, depends_on: str) -> None:
+        """Record ``task -> depends_on``; the caller has checked :meth:`cycle_for`. O(depth)."""
+        self.depends_on[task].add(depends_on)
+        self.dependents[depends_on].add(task)
+        for node in self.line(task):
+            self.reach[node][depends_on] += 1
+
+    def remove_edge(self, task: str, depends_on: str) -> None:
+        """Drop ``task -> depends_on`` (which must exist). O(depth)."""
+        self.depends_on[task].remove(depends_on)
+        self.dependents[depends_on].remove(task)
+        for node in self.line(task):
+            self._sub(node, Counter({depends_on: 1}))
+
+    def _sub(self, node: str, counts: Counter[str]) -> None:
+        reach = self.reach[node]
+        reach.subtract(counts)
+        for target in counts:
+            if reach[target] <= 0:
+                del reach[target]
+
+    # -- validity ------------------------------------------------------------
+    def cycle_for(self, task: str, depends_on: str) -> list[tuple[str, str]] | None:
+        """The existing edges that ``task -> depends_on`` would close a cycle with, or None.
+
+        ``[]`` when the edge is invalid by itself (a task depending on itself,
+        its ancestor or its descendant); otherwise the chain of existing edges
+        leading from ``depends_on`` back to a task that shares a leaf with
+        ``task``, in order (breadth-first, so a shortest one). Removing any one
+        of them removes this cycle.
+        """
+        task_line = set(self.line(task))
+        came_from: dict[str, str | None] = {depends_on: None}  # target -> the target before it
+        queue = deque([depends_on])
+        while queue:
+            y = queue.popleft()
+            if y in task_line or task in self.line(y):  # y and task share a leaf
+                return self._edges(came_from, y)
+            for target in self._next_targets(y):
+                if target not in came_from:
+                    came_from[target] = y
+                    queue.append(target)
+        return None
+
+    def _next_targets(self, y: str) -> Iterable[str]:
+        """Targets of the edges whose source shares a leaf with ``y``."""
+        for node in self.line(y):  # y and its containers
+            yield from self.depends_on[node]
+        yield from self.reach[y]  # everything under y
+
+    def _edges(self, came_from: dict[str, str | None], end: str) -> list[tuple[str, str]]:
+        hops = []
+        target = end
+        while came_from[target] is not None:
+            before = came_from[target]
+            hops.append((self._source(before, target), target))
+            target = before
+        return hops[::-1]
+
+    def _source(self, y: str, target: str) -> str:
+        """A source of an edge to ``target`` that shares a leaf with ``y``."""
+        for node in self.line(y):
+            if target in self.depends_on[node]:
+                return node
+        return next(x for x in self.dependents[target] if y in self.line(x))
+
+    def find_cycle(self) -> list[tuple[str, str]] | None:
+        """Any cycle in the whole structure, as its edges, or None. O(tasks + edges).
+
+        Depth-first over three states per task: *entry* (reached as a target),
+        *up* and *down* (walking to the containers, or into the subtree, of the
+        target: the tasks that share a leaf with it), taking an edge from any
+        up or down state to the entry of its target.
+        """
+        grey, black = 1, 2
+        color: dict[tuple[str, str], int] = {}
+        for root in self.parent:
+            if color.get(("e", root)):
+                continue
+            stack = [(("e", root), self._successors(("e", root)))]
+            color[("e", root)] = grey
+            while stack:
+                state, successors = stack[-1]
+                nxt = next(successors, None)
+                if nxt is None:
+                    color[state] = black
+                    stack.pop()
+                    continue
+                seen = color.get(nxt)
+                if seen == grey:  # back edge: the cycle is the stack from nxt on
+                    at = next(i for i, (s, _) in enumerate(stack) if s == nxt)
+                    states = [s for s, _ in stack[at:]] + [nxt]
+                    return [(a[1], b[1]) for a, b in zip(states, states[1:], strict=False) if a[0] != "e" and b[0] == "e"]
+                if seen is None:
+                    color[nxt] = grey
+                    stack.append((nxt, self._successors(nxt)))
+        return None
+
+    def _successors(self, state: tuple[str, str]) -> Iterable[tuple[str, str]]:
+        kind, node = state
+        if kind == "e":
+            yield ("u", node)
+            yield ("d", node)
+            return
+        for target in self.depends_on[node]:
+            yield ("e", target)
+        if kind == "u":
+            if self.parent[node] is not None:
+                yield ("u", self.parent[node])
+        else:
+            for child in self.children[node]:
+                yield ("d", child)
+
+    def move_cycle(self, task: str, parent: str | None) -> list[tuple[str, str]] | None:
+        """The cycle that moving ``task`` under ``parent`` would create, or None.
+
+        ``[]`` when ``parent`` is ``task`` itself or under it. A move changes
+        which tasks share leaves, so the whole structure is re-checked with the
+        move applied (O(tasks + edges)); the index is left as it was.
+        """
+        if parent is not None and task in self.line(parent):
+            return []
+        old = self.parent[task]
+        self.move(task, parent)
+        try:
+            return self.find_cycle()
+        finally:
+            self.move(task, old)
