@@ -2,6 +2,7 @@
 
 import itertools
 import re
+from pathlib import Path
 
 import pytest
 
@@ -27,10 +28,9 @@ def test_every_pair_is_legal_or_refused_with_the_legal_ones_named(current, targe
         assert "is final" in message
 
 
-def test_the_documented_table_is_the_code():
-    """Parse the module docstring's table and compare it with TRANSITIONS."""
+def _parse_table(text: str) -> dict:
     rows, current = {}, None
-    for line in states.__doc__.splitlines():
+    for line in text.splitlines():
         match = re.match(r"^(\w+)\s{2,}(.*)$", line)
         if match and match.group(1) in {s.value for s in ALL}:
             current = TaskState(match.group(1))
@@ -39,12 +39,19 @@ def test_the_documented_table_is_the_code():
             rows[current] += " " + line.strip()
         elif line.startswith("="):
             current = None
-    documented = {
+    return {
         state: frozenset(TaskState(word) for word in re.sub(r"\([^)]*\)", "", text).replace(",", " ").split()
                          if word in {s.value for s in ALL})
         for state, text in rows.items()
     }
-    assert documented == TRANSITIONS
+
+
+def test_the_documented_tables_are_the_code():
+    """The module docstring's table and the README's are both TRANSITIONS, word for word."""
+    assert _parse_table(states.__doc__) == TRANSITIONS
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = readme[readme.index("from           to (legal)"):]
+    assert _parse_table(table[: table.index("```")]) == TRANSITIONS
 
 
 def test_the_paths_back_to_pending_exist_for_expiry_and_retry():
