@@ -1,0 +1,255 @@
+"""The task graph projection: tasks, their tree, dependencies, and the ready queue.
+
+``TaskGraph.apply(seq, event)`` is the planner's *evolve*: pure (no clock, no
+I/O), total on a valid log, and incremental. What it maintains, per task:
+
+* ``done``: a leaf is done when its state is in :data:`planner.states.DONE`;
+  a container (a task with children) when every child is done.
+* ``open_deps``: how many of the tasks it depends on are not done.
+* ``held``: how many of its containers have open dependencies (a container's
+  dependencies hold back everything under it).
+* ready: a pending leaf with ``open_deps == 0`` and ``held == 0``. The ready
+  queue is a ``SortedList`` ordered by priority (highest first), then age
+  (the seq of the event that added the task), then id.
+
+Costs per event: a state change O(log n) plus the dependents and containers
+whose done-ness flips with it; adding a dependency O(depth + log n); when a
+container's open dependencies go from none to some (or back), O(its subtree).
+``recompute()`` rebuilds everything from the stored facts in O(n + e), for
+tests and ``replay --verify``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sortedcontainers import SortedList
+
+from planner.events import PRIORITY_RANK, TaskState
+from planner.states import DONE
+
+from .dependencies import DependencyIndex
+
+
+class TaskNode:
+    """One task as the projection sees it (facts from events, plus derived counters)."""
+
+    __slots__ = (
+        "id", "title", "description", "parent", "priority", "effort", "capabilities",
+        "metadata", "verify_command", "state", "added_seq", "checkpoint",
+        "done", "open_children", "open_deps", "held",
+    )
+
+    def __init__(self, event: Any, seq: int):
+        self.id: str = event.id
+        self.title: str = event.title
+        self.description: str = event.description
+        self.parent: str | None = event.parent
+        self.priority: str = event.priority
+        self.effort: float = event.effort
+        self.capabilities: tuple[str, ...] = event.capabilities
+        self.metadata: dict[str, Any] = dict(event.metadata)
+        self.verify_command: str | None = event.verify_command
+        self.state: TaskState = TaskState.PENDING
+        self.added_seq = seq
+        self.checkpoint: dict[str, Any] | None = None
+        self.done = False
+        self.open_children = 0
+        self.open_deps = 0
+        self.held = 0
+
+    def ready_key(self) -> tuple:
+        return (-PRIORITY_RANK[self.priority], self.added_seq, self.id)
+
+
+class TaskGraph:
+    """See the module docstring."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.name: str | None = None
+        self.description = ""
+        self.mode = "planning"
+        self.max_depth = 8
+        self.tasks: dict[str, TaskNode] = {}
+        self.index = DependencyIndex()
+        self.counts: Counter[TaskState] = Counter()  # leaves per state
+        self.ready: SortedList = SortedList()
+
+    # -- queries -----------------------------------------------------------
+    def is_container(self, task: str) -> bool:
+        return bool(self.index.children[task])
+
+    def is_ready(self, node: TaskNode) -> bool:
+        return (
+            node.state is TaskState.PENDING and node.open_deps == 0 and node.held == 0
+            and not self.index.children[node.id]
+        )
+
+    def ready_ids(self, limit: int | None = None) -> list[str]:
+        """The ready tasks, best first. O(limit) (O(k + log n) for a slice)."""
+        keys = self.ready if limit is None else self.ready[:limit]
+        return [key[-1] for key in keys]
+
+    # -- evolve --------------------------------------------------------------
+    def apply(self, seq: int, event: Any) -> None:
+        """Fold one event (a :mod:`planner.events` model) into the graph."""
+        handler = getattr(self, "_on_" + event.type.replace(".", "_"))
+        handler(event, seq)
+        self.seq = seq
+
+    def _on_project_created(self, e: Any, seq: int) -> None:
+        self.name, self.description, self.mode, self.max_depth = e.name, e.description, e.mode, e.max_depth
+
+    def _on_project_mode_changed(self, e: Any, seq: int) -> None:
+        self.mode = e.mode
+
+    def _on_task_added(self, e: Any, seq: int) -> None:
+        node = TaskNode(e, seq)
+        self.tasks[node.id] = node
+        parent = self.tasks[e.parent] if e.parent is not None else None
+        if parent is not None and not self.index.children[parent.id]:
+            self._unrank(parent)  # a leaf that gains a child becomes a container:
+            self.counts[parent.state] -= 1  # no longer counted, claimed or ready itself
+        self.index.add_task(node.id, e.parent)
+        self.counts[node.state] += 1
+        if parent is not None:
+            node.held = parent.held + (1 if parent.open_deps else 0)
+            parent.open_children += 1  # the new child is pending, so not done
+            self._refresh_done(parent)
+        self._rank(node)
+
+    def _on_task_edited(self, e: Any, seq: int) -> None:
+        node = self.tasks[e.id]
+        self._unrank(node)
+        for field in ("title", "description", "priority", "effort", "capabilities", "metadata", "verify_command"):
+            value = getattr(e, field)
+            if value is not None:
+                setattr(node, field, dict(value) if field == "metadata" else value)
+        self._rank(node)
+
+    def _on_task_moved(self, e: Any, seq: int) -> None:
+        node = self.tasks[e.id]
+        old = self.tasks[node.parent] if node.parent is not None else None
+        if old is not None:
+            old.open_children -= 0 if node.done else 1
+            if len(self.index.children[old.id]) == 1:  # old parent becomes a leaf again
+                self.counts[old.state] += 1
+        self.index.move(node.id, e.parent)
+        node.parent = e.parent
+        new = self.tasks[e.parent] if e.parent is not None else None
+        if new is not None:
+            if len(self.index.children[new.id]) == 1:  # new parent was a leaf
+                self._unrank(new)
+                self.counts[new.state] -= 1
+            new.open_children += 0 if node.done else 1
+        self._set_held_from_parent(node)
+        for parent in (old, new):
+            if parent is not None:
+                self._refresh_done(parent)
+                self._rank(parent)
+
+    def _on_dependency_added(self, e: Any, seq: int) -> None:
+        self.index.add_edge(e.task, e.depends_on)
+        if not self.tasks[e.depends_on].done:
+            self._change_open_deps(self.tasks[e.task], +1)
+
+    def _on_dependency_removed(self, e: Any, seq: int) -> None:
+        self.index.remove_edge(e.task, e.depends_on)
+        if not self.tasks[e.depends_on].done:
+            self._change_open_deps(self.tasks[e.task], -1)
+
+    def _on_task_state_changed(self, e: Any, seq: int) -> None:
+        node = self.tasks[e.id]
+        self._unrank(node)
+        if not self.index.children[node.id]:
+            self.counts[node.state] -= 1
+            self.counts[e.to_state] += 1
+        node.state = e.to_state
+        self._refresh_done(node)
+        self._rank(node)
+
+    def _on_task_checkpointed(self, e: Any, seq: int) -> None:
+        self.tasks[e.id].checkpoint = {"seq": seq, "notes": e.notes, "data": dict(e.data), "by": e.by}
+
+    # -- propagation ---------------------------------------------------------
+    def _refresh_done(self, node: TaskNode) -> None:
+        """Re-derive ``node.done``; on a flip, tell its container and its dependents."""
+        done = node.open_children == 0 if self.index.children[node.id] else node.state in DONE
+        if done == node.done:
+            return
+        node.done = done
+        step = -1 if done else +1
+        for dependent in self.index.dependents[node.id]:
+            self._change_open_deps(self.tasks[dependent], step)
+        if node.parent is not None:
+            parent = self.tasks[node.parent]
+            parent.open_children += step
+            self._refresh_done(parent)
+
+    def _change_open_deps(self, node: TaskNode, step: int) -> None:
+        self._unrank(node)
+        was_open = node.open_deps > 0
+        node.open_deps += step
+        now_open = node.open_deps > 0
+        if was_open != now_open:
+            for child in self.index.children[node.id]:
+                self._shift_held(child, 1 if now_open else -1)
+        self._rank(node)
+
+    def _shift_held(self, top: str, step: int) -> None:
+        """Add ``step`` to ``held`` for ``top`` and everything under it. O(subtree log n)."""
+        stack = [top]
+        while stack:
+            node = self.tasks[stack.pop()]
+            self._unrank(node)
+            node.held += step
+            self._rank(node)
+            stack.extend(self.index.children[node.id])
+
+    def _set_held_from_parent(self, node: TaskNode) -> None:
+        parent = self.tasks[node.parent] if node.parent is not None else None
+        held = 0 if parent is None else parent.held + (1 if parent.open_deps else 0)
+        if held != node.held:
+            self._shift_held(node.id, held - node.held)
+
+    def _rank(self, node: TaskNode) -> None:
+        if self.is_ready(node):
+            self.ready.add(node.ready_key())
+
+    def _unrank(self, node: TaskNode) -> None:
+        self.ready.discard(node.ready_key())
+
+    # -- checking ------------------------------------------------------------
+    def recompute(self) -> dict[str, Any]:
+        """Everything derived, rebuilt from the stored facts: O(n + e). For tests and verify."""
+        children = self.index.children
+        done: dict[str, bool] = {}
+
+        def is_done(task: str) -> bool:
+            if task not in done:
+                kids = children[task]
+                done[task] = all(is_done(k) for k in kids) if kids else self.tasks[task].state in DONE
+            return done[task]
+
+        for task in self.tasks:
+            is_done(task)
+        open_deps = {t: sum(1 for d in self.index.depends_on[t] if not done[d]) for t in self.tasks}
+        held = {t: sum(1 for a in self.index.ancestors(t) if open_deps[a]) for t in self.tasks}
+        ready = sorted(
+            self.tasks[t].ready_key() for t in self.tasks
+            if not children[t] and self.tasks[t].state is TaskState.PENDING and not open_deps[t] and not held[t]
+        )
+        counts = Counter(self.tasks[t].state for t in self.tasks if not children[t])
+        return {"done": done, "open_deps": open_deps, "held": held, "ready": ready, "counts": counts}
+
+    def derived(self) -> dict[str, Any]:
+        """The incrementally maintained counterparts of :meth:`recompute`."""
+        return {
+            "done": {t: n.done for t, n in self.tasks.items()},
+            "open_deps": {t: n.open_deps for t, n in self.tasks.items()},
+            "held": {t: n.held for t, n in self.tasks.items()},
+            "ready": list(self.ready),
+            "counts": +self.counts,
+        }
