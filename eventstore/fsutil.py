@@ -70,15 +70,17 @@ def atomic_write(path: os.PathLike | str, data: bytes, mode: int = 0o644) -> Non
         raise os_error(exc, path, "write") from None
 
 
-def quarantine(directory: Path, label: str, data: bytes, info: dict) -> Path:
+def quarantine(directory: Path, label: str, data: bytes, info: dict, unique: bool = True) -> Path:
     """Keep ``data`` in ``directory`` with a JSON sidecar ``info``; return the path.
 
     Both files are fsynced before returning, so the caller may then destroy
-    the original bytes. Names sort by time and never collide.
+    the original bytes. With ``unique`` names sort by time and never collide;
+    without, the name is ``label`` itself, so keeping the same bytes twice (a
+    keeper killed before it could remove them) leaves one copy, not two.
     """
     directory.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    base = f"{stamp}-{os.getpid()}-{time.monotonic_ns()}-{label}"
+    base = f"{stamp}-{os.getpid()}-{time.monotonic_ns()}-{label}" if unique else label
     target = directory / f"{base}.bin"
     atomic_write(target, data)
     atomic_write(directory / f"{base}.json", json.dumps(info, indent=2, sort_keys=True).encode())

@@ -37,6 +37,7 @@ import json
 import logging
 import os
 import threading
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -145,7 +146,8 @@ class Transaction:
             raise ConcurrencyConflict(expected_seq, self.last_seq)
         first = self._next
         ts = self._ts_bytes
-        self._lines.extend(seal(first + i, ts, p) for i, p in enumerate(prepared))
+        end = first + len(prepared) - 1 if len(prepared) > 1 else None  # readers see all or none
+        self._lines.extend(seal(first + i, ts, p, end) for i, p in enumerate(prepared))
         self._next = first + len(prepared)
         result = AppendResult(first, self._next - 1)
         if key is not None:
@@ -502,7 +504,8 @@ class EventLog:
             data = f.read()
         info = {"what": "torn tail", "file": torn.file, "offset": torn.offset,
                 "seq": torn.seq, "reason": torn.reason, "bytes": len(data)}
-        kept = quarantine(self.quarantine_dir, f"torn-tail-seq{torn.seq}", data, info)
+        name = f"torn-tail-{Path(torn.file).stem}-at{torn.offset}-{zlib.crc32(data):08x}"  # the same tail: one copy
+        kept = quarantine(self.quarantine_dir, name, data, info, unique=False)
         self._ensure_wfd()
         try:
             os.ftruncate(self._wfd, torn.offset)

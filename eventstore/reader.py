@@ -119,20 +119,24 @@ class LogReader:
                 raise LogTruncatedError(str(self.segment_path), size, self.offset)
             chunk = CHUNK_BYTES
             while self.offset < size:
-                buf = os.pread(fd, min(chunk, size - self.offset), self.offset)
+                start = self.offset
+                buf = os.pread(fd, min(chunk, size - start), start)
                 if not buf:
                     break
-                records, used, bad = decode_buffer(buf, self.next_seq)
+                records, used, bad_at = decode_buffer(buf, self.next_seq)
                 if records:
                     self.offset += used
                     self.next_seq += len(records)
                     yield from records
-                at_eof = self.offset + len(buf) - used >= size
-                if bad or (used < len(buf) and at_eof):
-                    self._damage_at(fd, self.offset)  # sets self.torn, or raises
+                if bad_at is not None:
+                    self._unfinished(fd, start + bad_at)  # sets self.torn, or raises
                     return
-                if used == 0:
-                    chunk *= 2  # one line longer than the chunk: read more at once
+                if used < len(buf):
+                    if start + len(buf) >= size:  # an unfinished batch or line at the end
+                        self._unfinished(fd, None)
+                        return
+                    if used == 0:
+                        chunk *= 2  # a batch longer than the chunk: read more at once
             # Clean end of this segment: has a writer rolled to a new one?
             # (a plain string path: this check runs on every step of every writer)
             nxt = f"{self._dir}/{segment_name(self.next_seq)}"
@@ -147,26 +151,48 @@ class LogReader:
                 )
             return
 
-    def _damage_at(self, fd: int, offset: int) -> None:
-        """The line at ``offset`` is not the next record: say why, and classify it."""
-        lines = iter_lines(fd, offset)
-        for _, line in lines:
-            try:
-                decode(line, self.next_seq)
-            except Damage as damage:
-                self._classify(offset, damage.reason, lines)
-            return  # valid after all: a write that completed while we looked
+    def _unfinished(self, fd: int, bad_at: int | None) -> None:
+        """Classify what follows the last complete batch (at ``self.offset``).
 
-    def _classify(self, offset: int, reason: str, rest: Iterator[tuple[int, bytes]]) -> None:
-        """Decide torn tail (set ``self.torn``) or mid-log damage (raise)."""
+        ``bad_at`` is the first complete line that is not the next valid record,
+        if any. A checksum-valid record out of place, or damage followed by any
+        valid record, is mid-log damage (raised). Otherwise the bytes from
+        ``self.offset`` on are an unfinished batch and/or a cut-short line: a
+        torn tail (``self.torn``, cut as a whole by the next writer), unless the
+        segment is sealed, where it is damage.
+        """
         file = str(self.segment_path)
-        later = [s for s in list_segments(self.log_dir) if s.first_seq > self.segment_first]
-        if later:
-            raise CorruptLogError(file, offset, self.next_seq, f"{reason} (in a sealed segment)")
-        for _, line in rest:
+        lines = iter_lines(fd, self.offset)
+        whole = 0  # valid lines of the unfinished batch before the first bad one
+        reason = None
+        for offset, line in lines:
+            if bad_at is None or offset < bad_at:
+                if line.endswith(b"\n"):
+                    whole += 1
+                    continue
+                reason = "incomplete record (no line end): a write was cut short"
+                break
+            seq = self.next_seq + whole
+            try:
+                decode(line, seq)
+                reason = "a valid record that does not fit the batch it follows"
+            except Damage as damage:
+                reason = damage.reason
             if is_valid(line):
-                raise CorruptLogError(file, offset, self.next_seq, f"{reason}, followed by valid records")
-        self.torn = TornTail(file, offset, self.next_seq, reason)
+                raise CorruptLogError(file, offset, seq, f"{reason} (a complete record out of place is never cut)")
+            for _, later in lines:
+                if is_valid(later):
+                    raise CorruptLogError(file, offset, seq, f"{reason}, followed by valid records")
+            break
+        else:
+            if whole == 0:
+                return  # the write completed while we looked: nothing is unfinished
+        if whole:
+            what = f"{whole} record(s) of a batch whose last record is missing"
+            reason = what if reason is None else f"{what}, then {reason}"
+        if any(s.first_seq > self.segment_first for s in list_segments(self.log_dir)):
+            raise CorruptLogError(file, self.offset, self.next_seq, f"{reason} (in a sealed segment)")
+        self.torn = TornTail(file, self.offset, self.next_seq, reason)
 
     # -- file handles ------------------------------------------------------
     def _open_fd(self) -> int:

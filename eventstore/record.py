@@ -59,8 +59,9 @@ class PreparedEvent(NamedTuple):
 
     type: str
     pre: bytes  # b',"id":..,"type":..,"ts":"'   (seq goes before, ts after)
-    post: bytes  # b'","cmd":..,"data":..'
-    size: int  # bytes of the final line, assuming the widest seq
+    cmd: bytes  # b'","cmd":..'                    (then the batch end, if any)
+    data: bytes  # b',"data":..'
+    size: int  # bytes of the final line, assuming the widest seq and batch end
 
 
 #: width of a timestamp as :func:`utc_timestamp` writes it
@@ -117,13 +118,15 @@ def prepare(
                 _TYPE_JSON[etype] = type_json
         # event_id is hex (written by the log itself): no escaping needed
         pre = b',"id":"%s","type":%s,"ts":"' % (event_id.encode(), type_json)
-        post = b'","cmd":%s,"data":%s' % (b"null" if cmd is None else _dumps(cmd).encode(), _dumps(data).encode())
+        cmd_part = b'","cmd":%s' % (b"null" if cmd is None else _dumps(cmd).encode())
+        data_part = b',"data":%s' % _dumps(data).encode()
     except (TypeError, ValueError) as exc:  # includes UnicodeEncodeError
         raise InvalidEventError(index, f"not serialisable as JSON: {exc}") from None
-    size = len(pre) + len(post) + len('{"seq":') + _MAX_SEQ_DIGITS + TS_LEN + SUFFIX_LEN
+    size = (len(pre) + len(cmd_part) + len(data_part) + len('{"seq":,"end":') + 2 * _MAX_SEQ_DIGITS
+            + TS_LEN + SUFFIX_LEN)
     if size > max_record_bytes:
         raise RecordTooLargeError(index, size, max_record_bytes)
-    return PreparedEvent(etype, pre, post, size)
+    return PreparedEvent(etype, pre, cmd_part, data_part, size)
 
 
 #: integers must fit in 64 bits: wider ones lose precision in most JSON readers
@@ -149,9 +152,14 @@ def _unrepresentable(value: Any) -> str | None:
     return None
 
 
-def seal(seq: int, ts: bytes, prepared: PreparedEvent) -> bytes:
-    """The final line for ``prepared`` at ``seq`` (``ts`` ASCII): O(size), under the lock."""
-    body = b'{"seq":%d%s%s%s' % (seq, prepared.pre, ts, prepared.post)
+def seal(seq: int, ts: bytes, prepared: PreparedEvent, end: int | None = None) -> bytes:
+    """The final line for ``prepared`` at ``seq`` (``ts`` ASCII): O(size), under the lock.
+
+    ``end`` is the seq of the last record of a multi-record batch; every record
+    of such a batch carries it, so a reader can tell a whole batch from part of one.
+    """
+    batch = b',"end":%d' % end if end is not None else b""
+    body = b'{"seq":%d%s%s%s%s%s' % (seq, prepared.pre, ts, prepared.cmd, batch, prepared.data)
     return body + b'%s%08x"}\n' % (_CRC_TAG, zlib.crc32(body))
 
 
@@ -182,25 +190,28 @@ def decode(line: bytes, expected_seq: int) -> Record:
     return record
 
 
-def decode_buffer(buf: bytes, next_seq: int) -> tuple[list[Record], int, bool]:
-    """Decode consecutive records from the start of ``buf`` in one tight pass.
+def decode_buffer(buf: bytes, next_seq: int) -> tuple[list[Record], int, int | None]:
+    """Decode the complete batches at the start of ``buf`` in one tight pass.
 
-    Returns ``(records, used, bad)``: the valid records with seqs ``next_seq``,
-    ``next_seq + 1``, ...; ``used``, the bytes they occupy; ``bad``, True when
-    the line at ``used`` is complete but not the next valid record (False when
-    the buffer simply ends, possibly inside a line). The same checks as
-    :func:`decode`, minus the diagnosis (call :func:`decode` on the bad line
-    for its reason). O(len(buf)); about half the cost per record of calling
-    :func:`decode` line by line, because it matters under the append lock.
+    Returns ``(records, used, bad_at)``: the records of every *complete* batch,
+    with seqs ``next_seq``, ``next_seq + 1``, ...; ``used``, the bytes they
+    occupy (so ``buf[used:]`` starts with an unfinished batch or line, or is
+    empty); ``bad_at``, the offset of the first complete line that is not the
+    next valid record (None when the buffer simply ends). A batch is complete
+    once its record with ``seq == end`` is read; until then none of it is
+    returned. The same checks as :func:`decode`, minus the diagnosis (call
+    :func:`decode` on the bad line for its reason). O(len(buf)), with no call
+    per record but the C ones, because writers run it under the append lock.
     """
     records: list[Record] = []
-    append = records.append
+    pending: list[Record] = []  # records of the batch not yet complete
+    batch_end = None
     find, crc32, loads, new = buf.find, zlib.crc32, orjson.loads, tuple.__new__
-    pos = 0
+    pos = used = 0
     while True:
         j = find(b"\n", pos)
         if j < 0:
-            return records, pos, False
+            return records, used, None
         body_end = j - 18  # line = buf[pos:j+1] = body + ',"crc":"' + 8 hex + '"}' + newline
         if (
             body_end <= pos
@@ -208,17 +219,32 @@ def decode_buffer(buf: bytes, next_seq: int) -> tuple[list[Record], int, bool]:
             or buf[j - 2 : j] != b'"}'
             or buf[j - 10 : j - 2] != b"%08x" % crc32(buf[pos:body_end])
         ):
-            return records, pos, True
+            return records, used, pos
         try:
             obj = loads(buf[pos : j + 1])  # copying a short slice beats a memoryview here
             record = new(Record, (obj["seq"], obj["id"], obj["type"], obj["ts"], obj["cmd"], obj["data"]))
         except (ValueError, KeyError, TypeError):
-            return records, pos, True
+            return records, used, pos
+        end = obj.get("end")
         if record[0] != next_seq:
-            return records, pos, True
-        append(record)
+            return records, used, pos  # a gap or a duplicate
+        if batch_end is None:  # starts a batch: a batch of one has no "end"
+            if end is not None and (type(end) is not int or end <= next_seq):
+                return records, used, pos
+        elif end != batch_end:  # every record of a batch names the same end
+            return records, used, pos
         next_seq += 1
         pos = j + 1
+        if end is None:  # a batch of one
+            records.append(record)
+            used = pos
+        elif end == record[0]:  # the last record of its batch
+            pending.append(record)
+            records += pending
+            pending, batch_end, used = [], None, pos
+        else:
+            pending.append(record)
+            batch_end = end
 
 
 def sealed(line: bytes) -> bool:

@@ -16,8 +16,9 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import EventStoreError
+from .errors import CorruptLogError, EventStoreError
 from .fsutil import fsync_dir, os_error, quarantine
+from .reader import LogReader
 from .record import Damage, decode, read_seq
 from .segments import iter_lines, list_segments, segment_name
 
@@ -26,6 +27,7 @@ TORN_TAIL = "torn_tail"  # invalid bytes at the very end (a crash mid-write)
 CHECKSUM = "checksum"  # a complete JSON line whose checksum does not match
 MALFORMED = "malformed"  # not UTF-8, not JSON, or not a record
 GAP = "gap"  # a valid record whose seq is not the next one
+INCOMPLETE_BATCH = "incomplete_batch"  # a batch whose last record is missing, not at the very end
 MISSING_SEGMENT = "missing_segment"
 UNREADABLE_SEGMENT = "unreadable_segment"
 
@@ -48,9 +50,11 @@ class VerifyReport:
     path: str
     segments: int = 0
     valid_records: int = 0  # every checksum-valid record found, before or after damage
-    intact_through: int = 0  # last seq of the undamaged prefix
+    intact_through: int = 0  # last seq of the undamaged prefix of complete batches
     problems: list[Problem] = field(default_factory=list)
-    beyond: list[int] = field(default_factory=list)  # seqs of valid records after the first problem
+    beyond: list[int] = field(default_factory=list)  # seqs of valid records after the intact prefix
+    cut_file: str | None = None  # where the intact prefix ends (what repair keeps)
+    cut_offset: int = 0
 
     @property
     def ok(self) -> bool:
@@ -78,6 +82,7 @@ def verify(log_dir: Path) -> VerifyReport:
     if not segments:
         report.problems.append(Problem(MISSING_SEGMENT, str(log_dir), 0, 1, "the log has no segment at all"))
         return report
+    first = _intact_prefix(log_dir, report)
     state = _Scan(report)
     for i, seg in enumerate(segments):
         if seg.first_seq != state.expected:
@@ -94,7 +99,49 @@ def verify(log_dir: Path) -> VerifyReport:
             state.scan_segment(fd, str(seg.path), is_last=i == len(segments) - 1)
         finally:
             os.close(fd)
+    if first is not None:
+        # The readers' verdict comes first; a line-level torn tail is the same tail.
+        same_tail = first.kind == TORN_TAIL
+        rest = [p for p in report.problems if not (same_tail and p.kind == TORN_TAIL)
+                and (p.file, p.offset) != (first.file, first.offset)]
+        report.problems = [first, *rest]
+    # valid records past the intact prefix: an unfinished batch, then whatever follows damage
+    report.beyond = [*range(report.intact_through + 1, state.line_intact_through + 1),
+                     *(seq for seq in report.beyond if seq > report.intact_through)]
     return report
+
+
+def _intact_prefix(log_dir: Path, report: VerifyReport) -> Problem | None:
+    """Read the log as every reader does; record where the intact prefix ends."""
+    try:
+        reader = LogReader(log_dir)
+    except CorruptLogError as err:  # the first segment is missing
+        report.cut_file = None
+        return Problem(MISSING_SEGMENT, err.file, err.offset, err.seq, err.reason)
+    try:
+        for _ in reader.poll():
+            pass
+        torn = reader.torn
+        problem = None if torn is None else Problem(TORN_TAIL, torn.file, torn.offset, torn.seq, torn.reason)
+    except CorruptLogError as err:
+        problem = Problem(_kind(err.reason), err.file, err.offset, err.seq, err.reason)
+    finally:
+        reader.close()
+    report.intact_through = reader.next_seq - 1
+    report.cut_file, report.cut_offset = str(reader.segment_path), reader.offset
+    return problem
+
+
+def _kind(reason: str) -> str:
+    if "missing" in reason and "segment" in reason:
+        return MISSING_SEGMENT
+    if "batch" in reason:
+        return INCOMPLETE_BATCH
+    if reason.startswith("checksum"):
+        return CHECKSUM
+    if "was expected" in reason:
+        return GAP
+    return MALFORMED
 
 
 class _Scan:
@@ -104,6 +151,7 @@ class _Scan:
         self.report = report
         self.expected = 1
         self.intact = True
+        self.line_intact_through = 0
 
     def problem(self, kind: str, file: str, offset: int, detail: str, seq: int | None = None) -> None:
         self.report.problems.append(Problem(kind, file, offset, self.expected if seq is None else seq, detail))
@@ -147,7 +195,7 @@ class _Scan:
     def _valid(self, seq: int) -> None:
         self.report.valid_records += 1
         if self.intact:
-            self.report.intact_through = seq
+            self.line_intact_through = seq  # (the readers' verdict may end earlier: batches)
         else:
             self.report.beyond.append(seq)
 
@@ -191,30 +239,29 @@ def repair(log_dir: Path, quarantine_dir: Path) -> RepairReport:
     if first.kind == UNREADABLE_SEGMENT:
         raise EventStoreError(f"cannot repair: {first}; make the file readable first")
     segments = list_segments(log_dir)
-    cut_file = Path(first.file)
-    cut_index = next(i for i, s in enumerate(segments) if s.path == cut_file)
-    # A hole between segments: keep every segment before it, cut none inside.
-    cut_offset = None if first.kind == MISSING_SEGMENT else first.offset
     info = {"what": "repair", "problem": str(first), "kept_through_seq": report.intact_through}
-    if cut_offset is not None:
-        with open(cut_file, "rb") as f:
-            f.seek(cut_offset)
-            data = f.read()
-        kept = quarantine(quarantine_dir, f"repair-{cut_file.name}-at{cut_offset}", data, {**info, "file": str(cut_file), "offset": cut_offset})
-        result.quarantined.append(str(kept))
-        result.removed_bytes += len(data)
-        try:
-            fd = os.open(cut_file, os.O_WRONLY)
-            try:
-                os.ftruncate(fd, cut_offset)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise os_error(exc, cut_file, "truncate") from None
-        later = segments[cut_index + 1 :]
+    if report.cut_file is None:  # nothing is intact: keep every segment aside, start afresh
+        later = segments
     else:
-        later = segments[cut_index:]
+        cut_file = Path(report.cut_file)
+        with open(cut_file, "rb") as f:
+            f.seek(report.cut_offset)
+            data = f.read()
+        if data:
+            kept = quarantine(quarantine_dir, f"repair-{cut_file.name}-at{report.cut_offset}", data,
+                              {**info, "file": str(cut_file), "offset": report.cut_offset})
+            result.quarantined.append(str(kept))
+            result.removed_bytes += len(data)
+            try:
+                fd = os.open(cut_file, os.O_WRONLY)
+                try:
+                    os.ftruncate(fd, report.cut_offset)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                raise os_error(exc, cut_file, "truncate") from None
+        later = [seg for seg in segments if seg.path.name > cut_file.name]
     for seg in later:
         data = seg.path.read_bytes()
         kept = quarantine(quarantine_dir, f"repair-{seg.path.name}", data, {**info, "file": str(seg.path), "offset": 0})

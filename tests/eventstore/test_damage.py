@@ -132,3 +132,64 @@ def test_repair_of_a_clean_log_changes_nothing(log_path):
     with EventLog.open(log_path) as log:
         assert not log.repair().changed
     assert segment_files(log_path)[0].read_bytes() == before
+
+
+CRASH_MID_BATCH = r"""
+import os, signal, sys
+import eventstore.log as L
+
+def cut_short(fd, buf):  # the kernel took 2.5 of the 4 records, then the writer died
+    lines = buf.splitlines(keepends=True)
+    os.write(fd, lines[0] + lines[1] + lines[2][:40])
+    os.kill(os.getpid(), signal.SIGKILL)
+
+L.write_all = cut_short
+L.EventLog.open(sys.argv[1]).append([{"type": "part", "data": {"i": i}} for i in range(4)], idempotency_key="cmd-7")
+"""
+
+
+def test_a_batch_cut_short_by_a_crash_is_cut_as_a_whole(log_path):
+    import signal
+    import subprocess
+    import sys
+
+    fill(log_path, n=2)
+    end_of_good = segment_files(log_path)[0].stat().st_size
+    crash = subprocess.run([sys.executable, "-c", CRASH_MID_BATCH, str(log_path)], capture_output=True)
+    assert crash.returncode == -signal.SIGKILL
+    with EventLog.open(log_path) as log:
+        assert [r.seq for r in log.read()] == [1, 2]  # none of the unfinished batch is visible
+        problems = log.verify().problems
+        assert [p.kind for p in problems] == ["torn_tail"] and problems[0].offset == end_of_good
+        retry = log.append([{"type": "part", "data": {"i": i}} for i in range(4)], idempotency_key="cmd-7")
+        assert (retry.first_seq, retry.last_seq, retry.duplicate) == (3, 6, False)  # not a half "duplicate"
+        assert log.recovered[0].offset == end_of_good and "batch" in log.recovered[0].reason
+        assert [r.data.get("i") for r in log.read(3)] == [0, 1, 2, 3]
+
+
+def test_readers_never_see_part_of_a_batch(log_path):
+    from eventstore.record import prepare, seal
+
+    fill(log_path, n=1)
+    lines = [seal(2 + i, b"2026-11-28T10:00:00.000001Z", prepare(i, ev(i=i), f"id{i}", None, 1 << 20), 4)
+             for i in range(3)]
+    seg = segment_files(log_path)[0]
+    with EventLog.open(log_path) as log:
+        with open(seg, "ab") as f:
+            f.write(lines[0] + lines[1])  # two of the batch's three records are on disk
+            f.flush()
+            assert log.last_seq == 1 and [r.seq for r in log.read()] == [1]
+            f.write(lines[2])  # the batch is complete
+            f.flush()
+        assert log.last_seq == 4 and [r.seq for r in log.read()] == [1, 2, 3, 4]
+
+
+def test_a_valid_record_out_of_place_at_the_tail_is_damage_not_a_torn_tail(log_path):
+    fill(log_path, n=3)
+    seg = segment_files(log_path)[0]
+    lines = seg.read_bytes().splitlines(keepends=True)
+    seg.write_bytes(b"".join(lines + [lines[1]]))  # a complete, checksum-valid copy of seq 2 at the end
+    with EventLog.open(log_path) as log:
+        with pytest.raises(CorruptLogError, match="out of place"):
+            log.append([ev()])
+        assert seg.read_bytes() == b"".join(lines + [lines[1]])  # nothing was cut

@@ -83,7 +83,7 @@ log = EventLog.open(sys.argv[1])
 with log.transaction() as tx:  # holds the append lock, like a writer mid-write
     segment = sorted((Path(sys.argv[1]) / "log").glob("*.jsonl"))[-1]
     fd = os.open(segment, os.O_WRONLY | os.O_APPEND)
-    os.write(fd, b'{"seq":%d,"id":"half-written' % (tx.last_seq + 1))
+    os.write(fd, b'{"seq":%d,"id":"half-written-by-%d' % (tx.last_seq + 1, os.getpid()))
     os.kill(os.getpid(), signal.SIGKILL)  # dies holding the lock, leaving a torn record
 """
 
@@ -141,6 +141,6 @@ def test_writers_killed_while_others_keep_appending_lose_nothing(log_path):
         ns = [r.data["n"] for r in log.read() if r.type == "stress.appended" and r.data["part"] == 0]
         assert ns == list(range(1, len(ns) + 1))  # no lost update across all the deaths
     kept = sorted((log_path / "quarantine").glob("*.bin"))
-    half_written = [p for p in kept if p.read_bytes().endswith(b'"id":"half-written')]
+    half_written = [p for p in kept if b'"id":"half-written-by-' in p.read_bytes()]
     assert len(half_written) == tears  # every injected tear was cut once, and kept
     assert len(acks) >= 20

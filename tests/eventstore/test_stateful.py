@@ -34,6 +34,7 @@ class LogMachine(RuleBasedStateMachine):
         self.dir = Path(tempfile.mkdtemp(prefix="eventstore-stateful-"))
         self.log = EventLog.open(self.dir / "log", create=True, durability="none")
         self.model: list[tuple[str, dict, str | None]] = []
+        self.batch_of: list[int] = []  # for each record, the index of its batch's first record
 
     def teardown(self):
         self.log.close()
@@ -63,6 +64,7 @@ class LogMachine(RuleBasedStateMachine):
             raise AssertionError("a wrong expected_seq was accepted")
         result = do_append()
         assert (result.first_seq, result.last_seq) == (len(self.model) + 1, len(self.model) + len(batch))
+        self.batch_of += [len(self.model)] * len(batch)
         self.model += [(e["type"], e["data"], key) for e in batch]
 
     @rule(batch=events, key=keys, off=st.sampled_from([None, 0, -1, 1]))
@@ -97,13 +99,13 @@ class LogMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.model)
     @rule(data=st.data())
     def truncate_inside_the_last_record(self, data):
-        """Damage that destroys the newest record(s): the model loses them too."""
+        """Damage that destroys the newest record: its whole batch is lost (all or nothing)."""
         raw = self.segment.read_bytes()
         lines = _lines(raw)[: len(self.model)]
         start = sum(map(len, lines[:-1]))
         cut = data.draw(st.integers(start, start + len(lines[-1]) - 1))
         self.segment.write_bytes(raw[:cut])
-        self.model.pop()
+        self._forget_from(self.batch_of[-1])
         self.reopen()  # the handle had read past the cut; a real crash would restart it too
 
     @precondition(lambda self: len(self.model) >= 2)
@@ -112,6 +114,7 @@ class LogMachine(RuleBasedStateMachine):
         raw = bytearray(self.segment.read_bytes())
         lines = _lines(bytes(raw))[: len(self.model)]
         victim = data.draw(st.integers(0, len(self.model) - 2))
+        kept = self.batch_of[victim]  # readers stop at the start of the damaged batch
         start = sum(map(len, lines[:victim]))
         pos = data.draw(st.integers(start, start + len(lines[victim]) - 2))
         raw[pos] ^= data.draw(st.sampled_from([0x01, 0x20, 0x80]))
@@ -124,19 +127,23 @@ class LogMachine(RuleBasedStateMachine):
                 raise AssertionError("damage in the middle was not reported")
             except CorruptLogError as err:
                 assert err.seq == victim + 1
-            assert got == list(range(1, victim + 1))
+            assert got == list(range(1, kept + 1))
             report = fresh.verify()
             assert report.problems and report.problems[0].seq == victim + 1
-            assert report.intact_through == victim
+            assert report.intact_through == kept
             try:
                 fresh.append([{"type": "a", "data": {}}])
                 raise AssertionError("an append went through a damaged log")
             except CorruptLogError:
                 pass
             repaired = fresh.repair()
-            assert repaired.kept_through == victim
-        del self.model[victim:]
+            assert repaired.kept_through == kept
+        self._forget_from(kept)
         self.reopen()
+
+    def _forget_from(self, index: int) -> None:
+        del self.model[index:]
+        del self.batch_of[index:]
 
     @invariant()
     def reads_back_the_acknowledged_prefix(self):
