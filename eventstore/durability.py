@@ -18,7 +18,8 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .fsutil import os_error
@@ -109,23 +110,30 @@ class FlushGate:
         finally:
             self._lock.release()
 
-    def lower(self, segment: int, offset: int) -> None:
-        """A segment was cut at ``offset``: forget durability claims beyond it."""
-        if BOOT_ID is None:
-            return
+    def truncate(self, fd: int, segment: int, offset: int) -> None:
+        """Cut segment ``segment`` (open as ``fd``) at ``offset``, withdrawing claims beyond it.
+
+        All under the flush lock, claim first: a crash part-way leaves at
+        worst a lowered claim, and no flusher can measure the old size and
+        claim it between the withdrawal and the cut.
+        """
         self._lock.acquire()
         try:
-            mark = self._read()
+            mark = self._read() if BOOT_ID is not None else None
             if mark is not None and mark[0] == segment and mark[1] > offset:
                 self._write(segment, offset)
+            os.ftruncate(fd, offset)
+            os.fsync(fd)
         finally:
             self._lock.release()
 
-    def forget(self) -> None:
-        """Drop every claim (after a repair rewrote the log)."""
+    @contextmanager
+    def rewriting(self) -> Iterator[None]:
+        """Hold the flush lock with every claim dropped, while a repair rewrites segments."""
         self._lock.acquire()
         try:
             os.pwrite(self._fd, bytes(self._FORMAT.size), 0)
+            yield
         finally:
             self._lock.release()
 

@@ -508,11 +508,9 @@ class EventLog:
         kept = quarantine(self.quarantine_dir, name, data, info, unique=False)
         self._ensure_wfd()
         try:
-            os.ftruncate(self._wfd, torn.offset)
-            os.fsync(self._wfd)
+            self._gate.truncate(self._wfd, self._wfd_segment, torn.offset)
         except OSError as exc:
             raise os_error(exc, torn.file, "cut the torn tail of") from None
-        self._gate.lower(self._wfd_segment, torn.offset)
         self._reader.torn = None
         recovery = TailRecovery(torn.file, torn.offset, torn.seq, torn.reason, len(data), str(kept))
         self.recovered.append(recovery)
@@ -537,8 +535,7 @@ class EventLog:
             write_all(fd, buf)
         except OSError as exc:
             try:
-                os.ftruncate(fd, start)
-                self._gate.lower(self._wfd_segment, start)
+                self._gate.truncate(fd, self._wfd_segment, start)
             except OSError:
                 pass  # the next writer's catch-up cuts whatever is left, into quarantine
             raise os_error(exc, reader.segment_path, "append to") from None
@@ -640,8 +637,8 @@ class EventLog:
             lock = self._ensure_writer()
             lock.acquire(self.lock_timeout)
             try:
-                report = repair(self.log_dir, self.quarantine_dir)
-                self._gate.forget()
+                with self._gate.rewriting():
+                    report = repair(self.log_dir, self.quarantine_dir)
                 # Start over: positions and the key index may describe cut records.
                 if self._wfd is not None:
                     os.close(self._wfd)

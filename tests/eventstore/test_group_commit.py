@@ -39,15 +39,18 @@ def test_an_append_already_covered_by_another_flush_skips_its_own(tmp_path, flus
 
 
 @needs_boot_id
-def test_lower_and_forget_withdraw_claims(tmp_path, flushes):
+def test_truncate_and_rewriting_withdraw_claims(tmp_path, flushes):
     gate = FlushGate(tmp_path)
     fd = os.open(tmp_path / "seg", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.write(fd, b"a" * 100)
     gate.flush(fd, 1, 100)
-    gate.lower(1, 40)  # the segment was cut at 40: bytes written there later are new
+    gate.truncate(fd, 1, 40)  # the segment is cut at 40: bytes written there later are new
+    assert os.fstat(fd).st_size == 40
+    os.write(fd, b"b" * 20)
     gate.flush(fd, 1, 60)
     assert len(flushes) == 2
-    gate.forget()
+    with gate.rewriting():  # a repair drops every claim
+        pass
     gate.flush(fd, 1, 10)
     assert len(flushes) == 3
     os.close(fd)
@@ -93,3 +96,38 @@ def test_cutting_a_torn_tail_withdraws_the_claim_over_the_cut_bytes(log_path, fl
         assert result.first_seq == 2 and log.recovered[0].offset == good
         assert seg.stat().st_size < good + 4000
         assert flushes, "an append inside a withdrawn claim skipped its flush"
+
+
+DIES_WHILE_CUTTING = r"""
+import os, signal, sys
+from eventstore import EventLog
+real_ftruncate = os.ftruncate
+os.ftruncate = lambda fd, size: (real_ftruncate(fd, size), os.kill(os.getpid(), signal.SIGKILL))  # dies right after
+EventLog.open(sys.argv[1]).append([{"type": "t", "data": {}}])
+"""
+
+
+@needs_boot_id
+def test_a_cutter_killed_mid_cut_leaves_no_stale_claim(log_path, flushes):
+    import signal
+    import subprocess
+    import sys
+
+    with EventLog.open(log_path, create=True) as log:
+        log.append([ev(i=0)])
+    seg = segment_files(log_path)[0]
+    with open(seg, "ab") as f:
+        f.write(b'{"seq":2,"torn' + b"x" * 4000)
+    gate = FlushGate(log_path)  # a flusher that covered the torn bytes
+    fd = os.open(seg, os.O_WRONLY | os.O_APPEND)
+    gate.flush(fd, 1, seg.stat().st_size)
+    os.close(fd)
+    gate.close()
+    died = subprocess.run([sys.executable, "-c", DIES_WHILE_CUTTING, str(log_path)], capture_output=True)
+    assert died.returncode == -signal.SIGKILL
+    flushes.clear()
+    with EventLog.open(log_path) as log:
+        for i in range(3):  # every one of these lands inside the old, withdrawn claim
+            log.append([ev(i=i)])
+            assert flushes, "an append inside a withdrawn claim skipped its flush"
+            flushes.clear()
