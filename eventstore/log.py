@@ -115,6 +115,7 @@ class Transaction:
     def __init__(self, owner: EventLog, records: list[Record]):
         self.records = records
         self._owner = owner
+        self._closed = False
         self._lines: list[bytes] = []
         self._keys: dict[str, AppendResult] = {}
         self._base = owner._reader.next_seq - 1  # log's last seq when the tx began
@@ -134,6 +135,8 @@ class Transaction:
         idempotency_key: str | None = None,
     ) -> AppendResult:
         """Buffer a batch; same contract as :meth:`EventLog.append`."""
+        if self._closed:
+            raise EventStoreError("this transaction has ended: appends go inside its with block")
         return self._add(self._owner._prepare(events, idempotency_key), expected_seq, idempotency_key)
 
     def _add(self, prepared: list[PreparedEvent], expected_seq: int | None, key: str | None) -> AppendResult:
@@ -298,6 +301,7 @@ class EventLog:
         self._unseen: list[Record] = []
         self._broken: str | None = None
         self._closed = False
+        self._in_tx = False
         self._flusher = None
         if durability == "batch":
             self._flusher = BatchFlusher(self._flush_quietly, batch_interval_ms / 1000)
@@ -411,10 +415,10 @@ class EventLog:
         appends are written in one call, the lock is released, and the data is
         flushed per the durability mode before the ``with`` statement ends.
         """
+        if since is not None and (not isinstance(since, int) or since < 0):
+            raise InvalidArgumentError(f"since must be an int >= 0, not {since!r}")
         with self._locked(collect=True) as tx:
             if since is not None:
-                if not isinstance(since, int) or since < 0:
-                    raise InvalidArgumentError(f"since must be an int >= 0, not {since!r}")
                 tx.records = list(self._read(since + 1, tx.last_seq))
                 self._unseen = []
             yield tx
@@ -426,8 +430,17 @@ class EventLog:
         if self._broken:
             raise DurabilityError(str(self.path), self._broken)
         with self._mutex:
+            if self._in_tx:  # flock is per handle: a nested call would not exclude anyone
+                raise EventStoreError(
+                    "this handle is already in a transaction: append through that transaction's "
+                    "tx.append, or open another handle"
+                )
             lock = self._ensure_writer()
             lock.acquire(self.lock_timeout)
+            self._in_tx = True
+            tx = None
+            records: list[Record] = []
+            handed = False
             try:
                 if collect and not self._collect:
                     self._start_collecting()
@@ -437,13 +450,21 @@ class EventLog:
                 tx = Transaction(self, records if collect else [])
                 if not collect and self._collect:
                     self._unseen = records  # keep them for the next transaction
+                handed = True
                 yield tx
                 end = self._write_locked(tx._lines) if tx._lines else None
                 if end is not None:
                     self._last_ts = tx._ts
                 for key, result in tx._keys.items():
                     self._keys[key] = (result.first_seq, result.last_seq)
+            except BaseException:
+                if collect and not handed:  # the caller never saw them: owe them still
+                    self._unseen = records + self._unseen
+                raise
             finally:
+                self._in_tx = False
+                if tx is not None:
+                    tx._closed = True
                 lock.release()
             if end is not None:
                 self._make_durable(end)

@@ -81,3 +81,47 @@ def test_the_lock_excludes_other_handles_in_the_same_process(log_path):
             tx.append([ev(by="a")])
         thread.join()
         assert [r.data["by"] for r in a.read()] == ["a", "b"]
+
+
+def test_a_nested_transaction_on_the_same_handle_is_refused(log):
+    from eventstore import EventStoreError
+
+    with log.transaction() as tx:
+        with pytest.raises(EventStoreError, match="already in a transaction"):
+            log.append([ev(i=9)])
+        with pytest.raises(EventStoreError, match="already in a transaction"), log.transaction():
+            pass
+        tx.append([ev(i=1)])
+    assert [r.data["i"] for r in log.read()] == [1]  # the outer transaction was untouched
+
+
+def test_appending_after_the_block_is_refused(log):
+    from eventstore import EventStoreError
+
+    with log.transaction() as tx:
+        pass
+    with pytest.raises(EventStoreError, match="has ended"):
+        tx.append([ev()])
+    assert log.last_seq == 0
+
+
+def test_records_are_still_owed_after_a_failure_before_they_were_handed_over(log_path):
+    from eventstore import InvalidArgumentError
+
+    with EventLog.open(log_path, create=True) as a, EventLog.open(log_path) as b:
+        a.append([ev(i=1)])
+        with pytest.raises(InvalidArgumentError), b.transaction(since=-1):
+            pass
+        with b.transaction() as tx:
+            assert [r.seq for r in tx.records] == [1]
+
+
+def test_records_handed_to_a_failed_body_are_not_shown_twice(log_path):
+    with EventLog.open(log_path, create=True) as a, EventLog.open(log_path) as b:
+        a.append([ev(i=1)])
+        with pytest.raises(ValueError), b.transaction() as tx:
+            assert [r.seq for r in tx.records] == [1]  # folded by the caller...
+            raise ValueError("command refused")  # ...which then refused its command
+        a.append([ev(i=2)])
+        with b.transaction() as tx:
+            assert [r.seq for r in tx.records] == [2]  # seq 1 is not delivered twice
