@@ -562,8 +562,14 @@ class EventLog:
             raise os_error(exc, reader.segment_path, "append to") from None
         reader.set_position(reader.segment_first, start + len(buf), reader.next_seq + len(lines))
         if reader.offset >= self.segment_bytes:
-            self._roll()
-            return -1
+            try:
+                self._roll()
+                return -1
+            except DurabilityError:
+                raise
+            except EventStoreError as exc:  # the batch is written: never report it as not
+                log.warning("could not start a new segment after %s (%s); appends go on in it "
+                            "and the next append tries again", reader.segment_path, exc)
         return reader.offset
 
     def _roll(self) -> None:
@@ -578,12 +584,17 @@ class EventLog:
         path = self.log_dir / segment_name(first)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            fsync_dir(self.log_dir)
         except OSError as exc:
             raise os_error(exc, path, "create the next segment") from None
+        # The file exists, so readers roll over to it: from now on, so must we.
         os.close(old)
         self._wfd, self._wfd_segment = fd, first
         self._reader.set_position(first, 0, first)
+        try:
+            fsync_dir(self.log_dir)
+        except OSError as exc:
+            self._broken = str(exc)
+            raise DurabilityError(str(path), f"the new segment's directory entry: {exc}") from None
 
     def _make_durable(self, end: int) -> None:
         """Flush per the durability mode; ``end`` is where this append ended."""
@@ -660,6 +671,7 @@ class EventLog:
             try:
                 with self._gate.rewriting():
                     report = repair(self.log_dir, self.quarantine_dir)
+                    self._quarantine_snapshots_after(report)
                 # Start over: positions and the key index may describe cut records.
                 if self._wfd is not None:
                     os.close(self._wfd)
@@ -673,6 +685,25 @@ class EventLog:
             finally:
                 lock.release()
         return report
+
+    def _quarantine_snapshots_after(self, report) -> None:
+        """Snapshots of records a repair cut describe a past that no longer exists: set them aside."""
+        if not report.changed:
+            return
+        from .snapshots import SnapshotStore
+
+        store = SnapshotStore(self.path / "snapshots")
+        stale = [seq for seq in store.seqs() if seq > report.kept_through]
+        if not stale:
+            return
+        self.quarantine_dir.mkdir(exist_ok=True)
+        for seq in stale:
+            source = store.path(seq)
+            target = self.quarantine_dir / f"repair-snapshot-{source.name}"
+            os.replace(source, target)
+            report.quarantined.append(str(target))
+        fsync_dir(self.quarantine_dir)
+        fsync_dir(store.directory)
 
     # -- snapshots ---------------------------------------------------------
     def save_snapshot(self, seq: int, data: bytes) -> Path:

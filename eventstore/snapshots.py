@@ -45,9 +45,12 @@ class SnapshotStore:
         data = bytes(data)
         header = {"format": FORMAT, "version": 1, "seq": seq, "size": len(data), "crc": zlib.crc32(data)}
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{seq:020d}{SUFFIX}"
+        path = self.path(seq)
         atomic_write(path, json.dumps(header, sort_keys=True).encode() + b"\n" + data)
         return path
+
+    def path(self, seq: int) -> Path:
+        return self.directory / f"{seq:020d}{SUFFIX}"
 
     def seqs(self) -> list[int]:
         """Seqs of the snapshot files present (not yet checked), ascending."""
@@ -67,7 +70,7 @@ class SnapshotStore:
         cut by a repair or restore): skipped with a warning.
         """
         for seq in reversed(self.seqs()):
-            path = self.directory / f"{seq:020d}{SUFFIX}"
+            path = self.path(seq)
             if seq > log_end:
                 warnings.warn(
                     f"snapshot {path} is for seq {seq}, beyond the log's end at {log_end}: ignored",

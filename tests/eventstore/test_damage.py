@@ -1,6 +1,7 @@
 """Torn tails are cut (into quarantine); damage in the middle is never cut silently."""
 
 import json
+import os
 
 import pytest
 
@@ -193,3 +194,43 @@ def test_a_valid_record_out_of_place_at_the_tail_is_damage_not_a_torn_tail(log_p
         with pytest.raises(CorruptLogError, match="out of place"):
             log.append([ev()])
         assert seg.read_bytes() == b"".join(lines + [lines[1]])  # nothing was cut
+
+
+def test_repair_sets_aside_snapshots_of_records_it_cut(log_path):
+    fill(log_path, n=6)
+    with EventLog.open(log_path) as log:
+        log.save_snapshot(2, b"state@2")
+        log.save_snapshot(5, b"state@5")
+    seg = segment_files(log_path)[0]
+    lines = seg.read_bytes().splitlines(keepends=True)
+    lines[3] = b"garbage\n"
+    seg.write_bytes(b"".join(lines))
+    with EventLog.open(log_path) as log:
+        report = log.repair()
+        assert report.kept_through == 3
+        for i in range(5):  # the log grows past the cut snapshot's seq again
+            log.append([ev(i=i)])
+        assert log.load_snapshot().data == b"state@2"  # not the snapshot of a past that was cut
+        assert any("repair-snapshot" in q for q in report.quarantined)
+
+
+def test_a_failed_roll_after_a_good_write_is_not_reported_as_nothing_written(log_path, monkeypatch):
+    import eventstore.log as log_module
+
+    with EventLog.open(log_path, create=True, segment_bytes=1024, durability="none") as log:
+        real_open = os.open
+
+        def no_new_segments(path, flags, *args):
+            if str(path).endswith(".jsonl") and flags & os.O_CREAT:
+                raise OSError(28, "No space left on device")
+            return real_open(path, flags, *args)
+
+        monkeypatch.setattr(log_module.os, "open", no_new_segments)
+        results = [log.append([ev(i=i, pad="x" * 300)], idempotency_key=f"k{i}") for i in range(6)]
+        monkeypatch.undo()
+        assert [r.first_seq for r in results] == [1, 2, 3, 4, 5, 6]  # every write acknowledged once
+        assert log.append([ev()], idempotency_key="k2").duplicate  # and its key remembered
+        log.append([ev(i=7)])  # space is back: the roll happens now
+    assert len(segment_files(log_path)) == 2
+    with EventLog.open(log_path) as log:
+        assert log.verify().ok and [r.cmd for r in log.read()][:6] == [f"k{i}" for i in range(6)]
