@@ -165,9 +165,10 @@ class LogTruncatedError(EventStoreError):
     Reopen the log: the handle's position no longer exists.
     """
 
-    def __init__(self, file: str, size: int, position: int):
+    def __init__(self, file: str, size: int, position: int, reason: str | None = None):
         self.file = file
         super().__init__(
+            f"{file}: {reason}" if reason else
             f"{file} is {size} bytes but this handle had read up to byte {position}: "
             "the log was cut (repair/restore) while open; reopen it"
         )

@@ -59,7 +59,28 @@ class AppendLock:
     def release(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    # The lock file also holds the log's repair generation: a counter that
+    # every repair bumps, so that handles opened before it notice. O(1).
+    def generation(self) -> int:
+        return int.from_bytes(os.pread(self._fd, 8, 0).ljust(8, b"\0"), "little")
+
+    def bump_generation(self) -> int:
+        """Advance the generation (the caller holds the lock); return the new value."""
+        new = self.generation() + 1
+        os.pwrite(self._fd, new.to_bytes(8, "little"), 0)
+        os.fsync(self._fd)
+        return new
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)  # closing also releases a held flock
             self._fd = -1
+
+
+def read_generation(path: os.PathLike | str) -> int:
+    """The repair generation stored in lock file ``path`` (0 if it has none yet)."""
+    try:
+        with open(path, "rb") as f:
+            return int.from_bytes(f.read(8).ljust(8, b"\0"), "little")
+    except FileNotFoundError:
+        return 0

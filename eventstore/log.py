@@ -52,10 +52,11 @@ from .errors import (
     LogClosedError,
     LogNotFoundError,
     LogPermissionError,
+    LogTruncatedError,
     NotALogError,
 )
 from .fsutil import atomic_write, fsync_dir, os_error, quarantine, write_all
-from .locking import AppendLock
+from .locking import AppendLock, read_generation
 from .reader import LogReader, TornTail
 from .record import PreparedEvent, Record, prepare, seal, utc_timestamp
 from .segments import segment_name
@@ -302,6 +303,8 @@ class EventLog:
         self._broken: str | None = None
         self._closed = False
         self._in_tx = False
+        # positions are only valid within one repair generation (see repair())
+        self._generation = read_generation(path / ".lock")
         self._flusher = None
         if durability == "batch":
             self._flusher = BatchFlusher(self._flush_quietly, batch_interval_ms / 1000)
@@ -512,6 +515,13 @@ class EventLog:
             self._last_ts = last.ts
 
     def _catch_up_locked(self) -> None:
+        generation = self._lock.generation()
+        if generation != self._generation:
+            raise LogTruncatedError(
+                str(self.log_dir), 0, 0,
+                reason=f"the log was repaired or restored by another handle (generation "
+                       f"{self._generation} -> {generation}) while this one was open; reopen it",
+            )
         self._poll()
         torn = self._reader.torn
         if torn is not None:
@@ -669,9 +679,14 @@ class EventLog:
             lock = self._ensure_writer()
             lock.acquire(self.lock_timeout)
             try:
+                if lock.generation() != self._generation:
+                    raise LogTruncatedError(str(self.log_dir), 0, 0, reason="the log was repaired by another "
+                                            "handle while this one was open; reopen it")
                 with self._gate.rewriting():
                     report = repair(self.log_dir, self.quarantine_dir)
                     self._quarantine_snapshots_after(report)
+                if report.changed:  # every other open handle's position is now void
+                    self._generation = lock.bump_generation()
                 # Start over: positions and the key index may describe cut records.
                 if self._wfd is not None:
                     os.close(self._wfd)

@@ -234,3 +234,22 @@ def test_a_failed_roll_after_a_good_write_is_not_reported_as_nothing_written(log
     assert len(segment_files(log_path)) == 2
     with EventLog.open(log_path) as log:
         assert log.verify().ok and [r.cmd for r in log.read()][:6] == [f"k{i}" for i in range(6)]
+
+
+def test_a_handle_open_across_another_handles_repair_must_reopen(log_path):
+    from eventstore import LogTruncatedError
+
+    fill(log_path, n=5)
+    with EventLog.open(log_path) as stale, EventLog.open(log_path) as fixer:
+        assert stale.last_seq == 5
+        seg = segment_files(log_path)[0]
+        lines = seg.read_bytes().splitlines(keepends=True)
+        seg.write_bytes(b"".join(lines[:3] + [b"garbage\n"] + lines[4:]))
+        assert fixer.repair().kept_through == 3
+        for i in range(6):  # the log grows past the stale handle's old position
+            fixer.append([ev(i=i)])
+        with pytest.raises(LogTruncatedError, match="reopen"):
+            stale.append([ev()])
+    with EventLog.open(log_path) as fresh:
+        assert fresh.verify().ok and fresh.last_seq == 9
+        assert fresh.append([ev()]).first_seq == 10
