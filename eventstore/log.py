@@ -291,7 +291,7 @@ class EventLog:
         self._wfd: int | None = None  # O_APPEND fd on the segment the reader is in
         self._wfd_segment = 0
         try:
-            self._reader = LogReader(self.log_dir)
+            self._reader = LogReader(self.log_dir, roll_bytes=segment_bytes)
         except PermissionError as exc:
             raise LogPermissionError(self.log_dir, "list", exc.strerror or "") from None
         except FileNotFoundError:
@@ -692,7 +692,7 @@ class EventLog:
                     os.close(self._wfd)
                     self._wfd = None
                 self._reader.close()
-                self._reader = LogReader(self.log_dir)
+                self._reader = LogReader(self.log_dir, roll_bytes=self.segment_bytes)
                 self._keys.clear()
                 self._unseen = []
                 self._collect = False

@@ -43,7 +43,7 @@ class TornTail:
 class LogReader:
     """Reads records forward from a position; see the module docstring."""
 
-    def __init__(self, log_dir: Path, first_seq: int = 1):
+    def __init__(self, log_dir: Path, first_seq: int = 1, roll_bytes: int | None = None):
         self.log_dir = log_dir
         self._dir = os.fspath(log_dir)
         self.segment_first = 1  # first seq of the segment being read
@@ -56,6 +56,8 @@ class LogReader:
         # Any segment before this one must roll over to a successor; if the
         # successor is missing, a segment was deleted (checked at each end).
         self._last_listed = segments[-1].first_seq if segments else 1
+        # a segment this full should have a successor: when it seems not to, look again
+        self._roll_bytes = roll_bytes
         if first_seq > 1:
             self._seek(first_seq, segments)
 
@@ -143,6 +145,8 @@ class LogReader:
             if self.offset and os.path.exists(nxt):
                 self.set_position(self.next_seq, 0, self.next_seq)
                 continue
+            if self._roll_bytes and self.offset >= self._roll_bytes and self.segment_first >= self._last_listed:
+                self._last_listed = max(seg.first_seq for seg in list_segments(self.log_dir))
             if self.segment_first < self._last_listed:
                 raise CorruptLogError(
                     nxt, 0, self.next_seq,

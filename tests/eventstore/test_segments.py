@@ -76,3 +76,16 @@ def test_damage_at_the_end_of_a_sealed_segment_is_not_a_torn_tail(small, log_pat
     first.write_bytes(bytes(data))
     with EventLog.open(log_path) as log, pytest.raises(CorruptLogError, match="sealed segment"):
         log.append([ev()])
+
+
+def test_a_long_lived_writer_notices_a_middle_segment_deleted_under_it(log_path):
+    with EventLog.open(log_path, create=True, segment_bytes=2048, durability="none") as early:
+        with EventLog.open(log_path, segment_bytes=2048, durability="none") as busy:
+            for i in range(60):  # fills several segments while `early` sits idle
+                busy.append([ev(i=i, pad="x" * 40)])
+        files = segment_files(log_path)
+        first_size = files[0].stat().st_size
+        files[1].unlink()
+        with pytest.raises(CorruptLogError, match="missing"):
+            early.append([ev()])
+        assert files[0].stat().st_size == first_size  # nothing was appended to a sealed segment
