@@ -289,6 +289,7 @@ class EventLog:
         self._lock: AppendLock | None = None
         self._gate: FlushGate | None = None  # group commit; opened with the lock
         self._wfd: int | None = None  # O_APPEND fd on the segment the reader is in
+        self._fd_lock = threading.Lock()  # guards replacing _wfd (the batch flusher uses it)
         self._wfd_segment = 0
         try:
             self._reader = LogReader(self.log_dir, roll_bytes=segment_bytes)
@@ -328,9 +329,7 @@ class EventLog:
             self._flush_quietly()
         with self._mutex:
             self._closed = True
-            if self._wfd is not None:
-                os.close(self._wfd)
-                self._wfd = None
+            self._swap_wfd(None, 0)
             if self._lock is not None:
                 self._lock.close()
             if self._gate is not None:
@@ -597,8 +596,7 @@ class EventLog:
         except OSError as exc:
             raise os_error(exc, path, "create the next segment") from None
         # The file exists, so readers roll over to it: from now on, so must we.
-        os.close(old)
-        self._wfd, self._wfd_segment = fd, first
+        self._swap_wfd(fd, first)
         self._reader.set_position(first, 0, first)
         try:
             fsync_dir(self.log_dir)
@@ -620,8 +618,12 @@ class EventLog:
             raise DurabilityError(str(self._reader.segment_path), str(exc)) from None
 
     def _flush_quietly(self) -> None:
-        """The batch flusher's job: fdatasync the active segment now."""
-        with self._mutex:
+        """The batch flusher's job: fdatasync the active segment now.
+
+        Takes only the descriptor's lock, not the handle's: a long transaction
+        body must not hold back the flush the interval promises.
+        """
+        with self._fd_lock:
             if self._wfd is None or self._closed:
                 return
             try:
@@ -650,9 +652,14 @@ class EventLog:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         except OSError as exc:
             raise os_error(exc, path, "open for appending") from None
-        if self._wfd is not None:
-            os.close(self._wfd)
-        self._wfd, self._wfd_segment = fd, seg
+        self._swap_wfd(fd, seg)
+
+    def _swap_wfd(self, fd: int | None, segment: int) -> None:
+        """Replace (or with None, drop) the append descriptor, closing the old one."""
+        with self._fd_lock:
+            if self._wfd is not None:
+                os.close(self._wfd)
+            self._wfd, self._wfd_segment = fd, segment
 
     def _check_open(self) -> None:
         if self._closed:
@@ -688,9 +695,7 @@ class EventLog:
                 if report.changed:  # every other open handle's position is now void
                     self._generation = lock.bump_generation()
                 # Start over: positions and the key index may describe cut records.
-                if self._wfd is not None:
-                    os.close(self._wfd)
-                    self._wfd = None
+                self._swap_wfd(None, 0)
                 self._reader.close()
                 self._reader = LogReader(self.log_dir, roll_bytes=self.segment_bytes)
                 self._keys.clear()

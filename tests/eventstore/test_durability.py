@@ -122,3 +122,15 @@ def test_a_full_disk_gives_a_clear_error_and_loses_nothing(log_path):
         log.append([ev(i="after")])  # once space is back, the next append works
         assert log.verify().ok
 
+
+
+def test_a_long_transaction_does_not_hold_back_the_batch_flush(log_path, monkeypatch):
+    import threading
+
+    flushed = threading.Event()
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (real(fd), flushed.set()))
+    with EventLog.open(log_path, create=True, durability="batch", batch_interval_ms=5) as log:
+        log.append([ev()])
+        with log.transaction():  # the handle is busy for as long as this body runs
+            assert flushed.wait(30), "the batch flush waited for the transaction"
