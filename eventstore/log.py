@@ -109,15 +109,15 @@ class Transaction:
     While it is open the caller holds the append lock: ``records`` are the
     records it has not yet seen (appended by other handles), ``last_seq`` is
     the log's end, and ``append`` cannot conflict. Appends are buffered and
-    written in one ``write`` call when the ``with`` block exits normally; an
-    exception in the block discards them (all or nothing).
+    written in one ``write`` call, as one batch, when the ``with`` block exits
+    normally; an exception in the block discards them (all or nothing).
     """
 
     def __init__(self, owner: EventLog, records: list[Record]):
         self.records = records
         self._owner = owner
         self._closed = False
-        self._lines: list[bytes] = []
+        self._prepared: list[PreparedEvent] = []  # sealed together on exit: one batch
         self._keys: dict[str, AppendResult] = {}
         self._base = owner._reader.next_seq - 1  # log's last seq when the tx began
         self._next = self._base + 1
@@ -140,8 +140,14 @@ class Transaction:
             raise EventStoreError("this transaction has ended: appends go inside its with block")
         return self._add(self._owner._prepare(events, idempotency_key), expected_seq, idempotency_key)
 
+    def _sealed(self) -> list[bytes]:
+        """Every record of the transaction, as one batch: readers see all of it or none."""
+        first, ts, count = self._base + 1, self._ts_bytes, len(self._prepared)
+        end = first + count - 1 if count > 1 else None
+        return [seal(first + i, ts, p, end) for i, p in enumerate(self._prepared)]
+
     def _add(self, prepared: list[PreparedEvent], expected_seq: int | None, key: str | None) -> AppendResult:
-        """Check the key, then the expected seq, then seal and buffer: O(batch)."""
+        """Check the key, then the expected seq, then buffer (sealed on exit): O(batch)."""
         if key is not None:
             done = self._keys.get(key) or self._owner._keys.get(key)
             if done is not None:
@@ -149,9 +155,7 @@ class Transaction:
         if expected_seq is not None and expected_seq != self.last_seq:
             raise ConcurrencyConflict(expected_seq, self.last_seq)
         first = self._next
-        ts = self._ts_bytes
-        end = first + len(prepared) - 1 if len(prepared) > 1 else None  # readers see all or none
-        self._lines.extend(seal(first + i, ts, p, end) for i, p in enumerate(prepared))
+        self._prepared.extend(prepared)
         self._next = first + len(prepared)
         result = AppendResult(first, self._next - 1)
         if key is not None:
@@ -454,7 +458,7 @@ class EventLog:
                     self._unseen = records  # keep them for the next transaction
                 handed = True
                 yield tx
-                end = self._write_locked(tx._lines) if tx._lines else None
+                end = self._write_locked(tx._sealed()) if tx._prepared else None
                 if end is not None:
                     self._last_ts = tx._ts
                 for key, result in tx._keys.items():

@@ -125,3 +125,15 @@ def test_records_handed_to_a_failed_body_are_not_shown_twice(log_path):
         a.append([ev(i=2)])
         with b.transaction() as tx:
             assert [r.seq for r in tx.records] == [2]  # seq 1 is not delivered twice
+
+
+def test_a_transaction_is_one_batch_even_with_several_appends(log, log_path):
+    with log.transaction() as tx:
+        tx.append([ev(i=1)])
+        tx.append([ev(i=2), ev(i=3)])
+    lines = (log_path / "log" / "00000000000000000001.jsonl").read_bytes().splitlines()
+    assert all(b'"end":3' in line for line in lines)  # readers see all three or none
+    with log.transaction() as tx:
+        tx.append([ev(i=4)])
+    last = (log_path / "log" / "00000000000000000001.jsonl").read_bytes().splitlines()[-1]
+    assert b'"end"' not in last  # a batch of one needs no marker
