@@ -75,11 +75,9 @@ class TaskAdded(_Event):
     verify_command: str | None = None  # how to check the work is done, if there is a way
 
 
-class TaskEdited(_Event):
-    """Only the fields given change; ``None`` means "unchanged"."""
+class _Edits(_Model):
+    """The editable fields of a task: only those given change; ``None`` means "unchanged"."""
 
-    type: Literal["task.edited"] = "task.edited"
-    id: TaskId
     title: Name | None = None
     description: str | None = None
     priority: Priority | None = None
@@ -87,6 +85,11 @@ class TaskEdited(_Event):
     capabilities: tuple[Capability, ...] | None = None
     metadata: dict[str, Any] | None = None
     verify_command: str | None = None
+
+
+class TaskEdited(_Event, _Edits):
+    type: Literal["task.edited"] = "task.edited"
+    id: TaskId
 
 
 class TaskMoved(_Event):
@@ -210,15 +213,8 @@ class AddTask(_Command):
     verify_command: str | None = None
 
 
-class EditTask(_Command):
+class EditTask(_Command, _Edits):
     id: TaskId
-    title: Name | None = None
-    description: str | None = None
-    priority: Priority | None = None
-    effort: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
-    capabilities: tuple[Capability, ...] | None = None
-    metadata: dict[str, Any] | None = None
-    verify_command: str | None = None
 
 
 class MoveTask(_Command):

@@ -50,12 +50,18 @@ def test_batch_flushes_once_for_a_burst_and_on_close(log_path, flushes):
     assert len(flushes) == 1  # close flushes what the interval had not
 
 
-def test_batch_flusher_flushes_within_the_interval(log_path, monkeypatch):
+@pytest.fixture
+def flushed(monkeypatch):
+    """An event set by every fdatasync the store makes (which still happens)."""
     import threading
 
-    flushed = threading.Event()
+    event = threading.Event()
     real = os.fdatasync
-    monkeypatch.setattr(os, "fdatasync", lambda fd: (real(fd), flushed.set()))
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (real(fd), event.set()))
+    return event
+
+
+def test_batch_flusher_flushes_within_the_interval(log_path, flushed):
     with EventLog.open(log_path, create=True, durability="batch", batch_interval_ms=5) as log:
         log.append([ev()])
         assert flushed.wait(30)  # the background thread flushed without another append
@@ -124,12 +130,7 @@ def test_a_full_disk_gives_a_clear_error_and_loses_nothing(log_path):
 
 
 
-def test_a_long_transaction_does_not_hold_back_the_batch_flush(log_path, monkeypatch):
-    import threading
-
-    flushed = threading.Event()
-    real = os.fdatasync
-    monkeypatch.setattr(os, "fdatasync", lambda fd: (real(fd), flushed.set()))
+def test_a_long_transaction_does_not_hold_back_the_batch_flush(log_path, flushed):
     with EventLog.open(log_path, create=True, durability="batch", batch_interval_ms=5) as log:
         log.append([ev()])
         with log.transaction():  # the handle is busy for as long as this body runs

@@ -75,6 +75,17 @@ def test_a_marker_from_another_boot_or_damaged_is_ignored(tmp_path, flushes, mon
     gate.close()
 
 
+def _tear_and_claim(log_path, seg):
+    """Leave torn bytes at the tail, then have a flusher flush and claim them as durable."""
+    with open(seg, "ab") as f:
+        f.write(b'{"seq":2,"torn' + b"x" * 4000)
+    gate = FlushGate(log_path)
+    fd = os.open(seg, os.O_WRONLY | os.O_APPEND)
+    gate.flush(fd, 1, seg.stat().st_size)
+    os.close(fd)
+    gate.close()
+
+
 @needs_boot_id
 def test_cutting_a_torn_tail_withdraws_the_claim_over_the_cut_bytes(log_path, flushes):
     """A flusher may have fsynced torn bytes and claimed them; after the cut, new bytes
@@ -83,13 +94,7 @@ def test_cutting_a_torn_tail_withdraws_the_claim_over_the_cut_bytes(log_path, fl
         log.append([ev(i=0)])
     seg = segment_files(log_path)[0]
     good = seg.stat().st_size
-    with open(seg, "ab") as f:
-        f.write(b'{"seq":2,"torn' + b"x" * 4000)
-    gate = FlushGate(log_path)  # a flusher that covered the torn bytes
-    fd = os.open(seg, os.O_WRONLY | os.O_APPEND)
-    gate.flush(fd, 1, seg.stat().st_size)
-    os.close(fd)
-    gate.close()
+    _tear_and_claim(log_path, seg)
     flushes.clear()
     with EventLog.open(log_path) as log:
         result = log.append([ev(i=1)])  # cuts the tail, then writes inside the old claim
@@ -116,13 +121,7 @@ def test_a_cutter_killed_mid_cut_leaves_no_stale_claim(log_path, flushes):
     with EventLog.open(log_path, create=True) as log:
         log.append([ev(i=0)])
     seg = segment_files(log_path)[0]
-    with open(seg, "ab") as f:
-        f.write(b'{"seq":2,"torn' + b"x" * 4000)
-    gate = FlushGate(log_path)  # a flusher that covered the torn bytes
-    fd = os.open(seg, os.O_WRONLY | os.O_APPEND)
-    gate.flush(fd, 1, seg.stat().st_size)
-    os.close(fd)
-    gate.close()
+    _tear_and_claim(log_path, seg)
     died = subprocess.run([sys.executable, "-c", DIES_WHILE_CUTTING, str(log_path)], capture_output=True)
     assert died.returncode == -signal.SIGKILL
     flushes.clear()
