@@ -140,6 +140,11 @@ class Transaction:
             raise EventStoreError("this transaction has ended: appends go inside its with block")
         return self._add(self._owner._prepare(events, idempotency_key), expected_seq, idempotency_key)
 
+    def seen(self, idempotency_key: str) -> AppendResult | None:
+        """The result of the append made with this key, if the log has one. O(1)."""
+        done = self._keys.get(idempotency_key) or self._owner._keys.get(idempotency_key)
+        return None if done is None else AppendResult(done[0], done[1], True)
+
     def _sealed(self) -> list[bytes]:
         """Every record of the transaction, as one batch: readers see all of it or none."""
         first, ts, count = self._base + 1, self._ts_bytes, len(self._prepared)
@@ -149,9 +154,9 @@ class Transaction:
     def _add(self, prepared: list[PreparedEvent], expected_seq: int | None, key: str | None) -> AppendResult:
         """Check the key, then the expected seq, then buffer (sealed on exit): O(batch)."""
         if key is not None:
-            done = self._keys.get(key) or self._owner._keys.get(key)
+            done = self.seen(key)
             if done is not None:
-                return AppendResult(done[0], done[1], True)
+                return done
         if expected_seq is not None and expected_seq != self.last_seq:
             raise ConcurrencyConflict(expected_seq, self.last_seq)
         first = self._next

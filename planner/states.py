@@ -24,6 +24,7 @@ this table only says which moves exist.
 
 from __future__ import annotations
 
+from .errors import DomainError
 from .events import TaskState
 
 P, A, I, B, C, F, X = (  # noqa: E741 - one letter per state keeps the table readable
@@ -49,7 +50,7 @@ TERMINAL = frozenset(state for state, targets in TRANSITIONS.items() if not targ
 WORKING = frozenset({A, I})
 
 
-class IllegalTransition(ValueError):
+class IllegalTransition(DomainError):
     """A transition that is not in :data:`TRANSITIONS`; the message names the legal ones."""
 
     def __init__(self, task: str, current: TaskState, target: TaskState):

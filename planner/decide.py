@@ -1,0 +1,161 @@
+"""decide(graph, command) -> events: the planner's rules, pure.
+
+No I/O, no clock, no randomness: the same graph and command always give the
+same events, or the same :class:`~planner.errors.DomainError`. Runs under the
+log's append lock (inside :meth:`planner.Planner.execute`), so it always
+decides on the latest state, and generated ids cannot collide between
+processes. Nothing is written when it raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from projections.graph import TaskGraph
+
+from . import events as ev
+from .errors import CycleError, DomainError, DuplicateTask, UnknownTask
+from .states import DONE, check_transition
+
+
+def decide(graph: TaskGraph, command: Any) -> list[Any]:
+    """The events that carry ``command`` out on ``graph``; [] when it changes nothing."""
+    return _DECIDERS[type(command)](graph, command)
+
+
+def _task(graph: TaskGraph, task: str, role: str = "task"):
+    node = graph.tasks.get(task)
+    if node is None:
+        raise UnknownTask(task, role)
+    return node
+
+
+def _depth(graph: TaskGraph, task: str | None) -> int:
+    """Levels from the top down to ``task`` (a top-level task is at depth 1; None is 0)."""
+    return 0 if task is None else len(graph.index.line(task))
+
+
+def _height(graph: TaskGraph, task: str) -> int:
+    """Levels in ``task``'s subtree, itself included."""
+    children = graph.index.children[task]
+    return 1 + max((_height(graph, c) for c in children), default=0)
+
+
+def _generated_id(graph: TaskGraph) -> str:
+    """``T<n>``, the smallest n above the task count that is free: readable and, decided
+    under the log lock, unique across every process."""
+    n = len(graph.tasks) + 1
+    while f"T{n}" in graph.tasks:
+        n += 1
+    return f"T{n}"
+
+
+def _add_task(graph: TaskGraph, c: ev.AddTask) -> list[Any]:
+    task = c.id or _generated_id(graph)
+    if task in graph.tasks:
+        raise DuplicateTask(task)
+    if c.parent is not None:
+        parent = _task(graph, c.parent, "parent")
+        if parent.state not in (ev.TaskState.PENDING, *DONE) and not graph.index.children[parent.id]:
+            raise DomainError(
+                f"{c.parent} is {parent.state}: a task being worked on cannot become a container; "
+                "finish or release it first, or add the new task elsewhere"
+            )
+    if _depth(graph, c.parent) + 1 > graph.max_depth:
+        raise DomainError(f"{task} would be at depth {_depth(graph, c.parent) + 1}, over the project's "
+                          f"limit of {graph.max_depth}")
+    for dep in c.depends_on:
+        _task(graph, dep, "dependency")
+        if c.parent is not None and dep in graph.index.line(c.parent):
+            raise CycleError(task, dep, [])  # a task cannot wait on its own container
+    added = ev.TaskAdded(
+        id=task, title=c.title, description=c.description, parent=c.parent, priority=c.priority,
+        effort=c.effort, capabilities=c.capabilities, metadata=c.metadata, verify_command=c.verify_command,
+    )
+    # a new leaf has no dependents, so only its containers could close a cycle (checked above)
+    return [added, *(ev.DependencyAdded(task=task, depends_on=dep) for dep in dict.fromkeys(c.depends_on))]
+
+
+def _edit_task(graph: TaskGraph, c: ev.EditTask) -> list[Any]:
+    _task(graph, c.id)
+    changes = c.model_dump(exclude={"id", "command_id"}, exclude_none=True)
+    if not changes:
+        return []
+    return [ev.TaskEdited(id=c.id, **changes)]
+
+
+def _move_task(graph: TaskGraph, c: ev.MoveTask) -> list[Any]:
+    node = _task(graph, c.id)
+    if c.parent is not None:
+        parent = _task(graph, c.parent, "parent")
+        if parent.state not in (ev.TaskState.PENDING, *DONE) and not graph.index.children[parent.id]:
+            raise DomainError(f"{c.parent} is {parent.state}: a task being worked on cannot become a container")
+    if node.parent == c.parent:
+        return []
+    chain = graph.index.move_cycle(c.id, c.parent)
+    if chain == []:
+        raise DomainError(f"{c.id} cannot move under {c.parent}: that is {c.id} itself or inside it")
+    if chain is not None:
+        cycle = ", ".join(f"{a} -> {b}" for a, b in chain)
+        raise DomainError(f"moving {c.id} under {c.parent} would make tasks wait on themselves through "
+                          f"{cycle}; remove one of these dependencies first")
+    if _depth(graph, c.parent) + _height(graph, c.id) > graph.max_depth:
+        raise DomainError(f"moving {c.id} under {c.parent} would make the tree deeper than {graph.max_depth}")
+    return [ev.TaskMoved(id=c.id, parent=c.parent)]
+
+
+def _add_dependency(graph: TaskGraph, c: ev.AddDependency) -> list[Any]:
+    _task(graph, c.task)
+    _task(graph, c.depends_on, "dependency")
+    if c.depends_on in graph.index.depends_on[c.task]:
+        return []  # already there: adding it again changes nothing
+    chain = graph.index.cycle_for(c.task, c.depends_on)
+    if chain is not None:
+        raise CycleError(c.task, c.depends_on, chain)
+    return [ev.DependencyAdded(task=c.task, depends_on=c.depends_on)]
+
+
+def _remove_dependency(graph: TaskGraph, c: ev.RemoveDependency) -> list[Any]:
+    _task(graph, c.task)
+    _task(graph, c.depends_on, "dependency")
+    if c.depends_on not in graph.index.depends_on[c.task]:
+        raise DomainError(f"{c.task} does not depend on {c.depends_on}")
+    return [ev.DependencyRemoved(task=c.task, depends_on=c.depends_on)]
+
+
+def _transition(graph: TaskGraph, c: ev.Transition) -> list[Any]:
+    node = _task(graph, c.id)
+    if graph.index.children[c.id]:
+        raise DomainError(f"{c.id} has subtasks: its state rolls up from them and cannot be set")
+    if node.state == c.to_state:
+        return []
+    check_transition(c.id, node.state, c.to_state)
+    if c.to_state in (ev.TaskState.ASSIGNED, ev.TaskState.IN_PROGRESS) and (node.open_deps or node.held):
+        waiting = sorted(d for line in graph.index.line(c.id) for d in graph.index.depends_on[line]
+                         if not graph.tasks[d].done)
+        raise DomainError(f"{c.id} cannot start: it waits on {', '.join(waiting)}, not done yet")
+    return [ev.TaskStateChanged(id=c.id, from_state=node.state, to_state=c.to_state, reason=c.reason, by=c.by)]
+
+
+def _set_mode(graph: TaskGraph, c: ev.SetMode) -> list[Any]:
+    return [] if graph.mode == c.mode else [ev.ModeChanged(mode=c.mode, reason=c.reason)]
+
+
+def _record_checkpoint(graph: TaskGraph, c: ev.RecordCheckpoint) -> list[Any]:
+    _task(graph, c.id)
+    if graph.index.children[c.id]:
+        raise DomainError(f"{c.id} has subtasks: checkpoint the subtask being worked on")
+    return [ev.CheckpointRecorded(id=c.id, notes=c.notes, data=c.data, by=c.by)]
+
+
+_DECIDERS: dict[type, Callable[[TaskGraph, Any], list[Any]]] = {
+    ev.AddTask: _add_task,
+    ev.EditTask: _edit_task,
+    ev.MoveTask: _move_task,
+    ev.AddDependency: _add_dependency,
+    ev.RemoveDependency: _remove_dependency,
+    ev.Transition: _transition,
+    ev.SetMode: _set_mode,
+    ev.RecordCheckpoint: _record_checkpoint,
+}

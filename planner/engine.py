@@ -1,0 +1,179 @@
+"""The Planner: every command is one read-decide-append step on the project's log.
+
+::
+
+    execute(command):
+        with log.transaction() as tx:          # the append lock: decisions see the latest state
+            fold tx.records into the graph     # what other processes appended since
+            if the command's id is in the log: return its original result (a retry)
+            events = decide(graph, command)    # pure; raises DomainError, writing nothing
+            tx.append(events, idempotency_key=command.command_id)
+        fold our own events                    # after the flush: acknowledged means durable
+
+Queries (``task``, ``tasks``, ``ready``, ``stats``) first fold whatever other
+processes appended, lock-free. Folding is idempotent by seq, so no record is
+ever applied twice. Layout of a planner home::
+
+    <home>/projects/<project>/   one event log (see eventstore) per project
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from eventstore import EventLog, Record
+from projections.graph import TaskGraph
+
+from . import events as ev
+from .decide import decide
+from .errors import DomainError
+
+
+class Planner:
+    """One project, opened by one process (open one per process; they coordinate through the log)."""
+
+    def __init__(self, log: EventLog, project: str):
+        self.log = log
+        self.project = project
+        self.graph = TaskGraph()
+
+    @classmethod
+    def open(cls, home: os.PathLike | str, project: str, create: bool = False, **log_options: Any) -> Planner:
+        """Open project ``project`` under ``home``; with ``create``, make it if missing."""
+        if not project or "/" in project or project.startswith("."):
+            raise DomainError(f"{project!r} is not a project name: use letters, digits, '-', '_' and '.'")
+        path = Path(home) / "projects" / project
+        planner = cls(EventLog.open(path, create=create, **log_options), project)
+        if create:
+            planner.execute_events([ev.ProjectCreated(name=project)], only_if_empty=True)
+        planner.refresh()
+        return planner
+
+    def close(self) -> None:
+        self.log.close()
+
+    def __enter__(self) -> Planner:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- the write path ------------------------------------------------------
+    def execute(self, command: Any) -> list[Any]:
+        """Decide and append ``command`` atomically; return the events it produced.
+
+        A retried command (same ``command_id``) changes nothing and returns the
+        events it produced the first time. Raises :class:`DomainError` (nothing
+        written) when the command is refused.
+        """
+        with self.log.transaction() as tx:
+            self._fold(tx.records)
+            done = tx.seen(command.command_id) if command.command_id is not None else None
+            if done is not None:
+                return [ev.parse_event(r.type, r.data) for r in self.log.read(done.first_seq, done.last_seq)]
+            events = decide(self.graph, command)
+            if not events:
+                return []
+            result = tx.append([ev.encode_event(e) for e in events], idempotency_key=command.command_id)
+        self._fold_own(result.first_seq, events)
+        return events
+
+    def execute_events(self, events: list[Any], only_if_empty: bool = False) -> None:
+        """Append events decided elsewhere (project creation, imports), folding them in."""
+        with self.log.transaction() as tx:
+            self._fold(tx.records)
+            if only_if_empty and tx.last_seq:
+                return
+            result = tx.append([ev.encode_event(e) for e in events])
+        self._fold_own(result.first_seq, events)
+
+    def refresh(self) -> None:
+        """Fold what other processes appended since (lock-free). O(new records)."""
+        self._fold(self.log.read(self.graph.seq + 1))
+
+    def _fold(self, records: Iterable[Record]) -> None:
+        graph = self.graph
+        for record in records:
+            if record.seq > graph.seq:  # idempotent: a record is applied once
+                graph.apply(record.seq, ev.parse_event(record.type, record.data))
+
+    def _fold_own(self, first_seq: int, events: list[Any]) -> None:
+        for offset, event in enumerate(events):
+            self.graph.apply(first_seq + offset, event)
+
+    # -- commands, as methods --------------------------------------------------
+    def add_task(self, title: str, id: str | None = None, parent: str | None = None,  # noqa: A002 - the spec's name
+                 depends_on: Iterable[str] = (), priority: str = "medium", effort: float = 1.0,
+                 capabilities: Iterable[str] = (), description: str = "", metadata: dict | None = None,
+                 verify_command: str | None = None, command_id: str | None = None) -> str:
+        """Add a task; return its id (generated as ``T<n>`` when not given)."""
+        events = self.execute(ev.AddTask(
+            id=id, title=title, parent=parent, depends_on=tuple(depends_on), priority=priority, effort=effort,
+            capabilities=tuple(capabilities), description=description, metadata=metadata or {},
+            verify_command=verify_command, command_id=command_id,
+        ))
+        return events[0].id
+
+    def add_dependency(self, task: str, depends_on: str, command_id: str | None = None) -> None:
+        self.execute(ev.AddDependency(task=task, depends_on=depends_on, command_id=command_id))
+
+    def remove_dependency(self, task: str, depends_on: str, command_id: str | None = None) -> None:
+        self.execute(ev.RemoveDependency(task=task, depends_on=depends_on, command_id=command_id))
+
+    def transition(self, task: str, state: str, reason: str | None = None, by: str | None = None,
+                   command_id: str | None = None) -> None:
+        self.execute(ev.Transition(id=task, to_state=state, reason=reason, by=by, command_id=command_id))
+
+    def edit_task(self, task: str, command_id: str | None = None, **changes: Any) -> None:
+        self.execute(ev.EditTask(id=task, command_id=command_id, **changes))
+
+    def move_task(self, task: str, parent: str | None, command_id: str | None = None) -> None:
+        self.execute(ev.MoveTask(id=task, parent=parent, command_id=command_id))
+
+    def set_mode(self, mode: str, reason: str | None = None, command_id: str | None = None) -> None:
+        self.execute(ev.SetMode(mode=mode, reason=reason, command_id=command_id))
+
+    def checkpoint(self, task: str, notes: str = "", data: dict | None = None, by: str | None = None,
+                   command_id: str | None = None) -> None:
+        self.execute(ev.RecordCheckpoint(id=task, notes=notes, data=data or {}, by=by, command_id=command_id))
+
+    # -- queries -----------------------------------------------------------------
+    def task(self, task: str) -> dict[str, Any]:
+        """One task as a plain dict (facts, derived state, dependencies). Raises UnknownTask."""
+        from .errors import UnknownTask
+
+        self.refresh()
+        node = self.graph.tasks.get(task)
+        if node is None:
+            raise UnknownTask(task)
+        index = self.graph.index
+        return {
+            "id": node.id, "title": node.title, "description": node.description, "parent": node.parent,
+            "children": sorted(index.children[task]), "priority": node.priority, "effort": node.effort,
+            "capabilities": list(node.capabilities), "metadata": node.metadata,
+            "verify_command": node.verify_command, "state": str(node.state),
+            "ready": self.graph.is_ready(node), "done": node.done,
+            "depends_on": sorted(index.depends_on[task]), "dependents": sorted(index.dependents[task]),
+            "checkpoint": node.checkpoint,
+        }
+
+    def tasks(self) -> list[str]:
+        self.refresh()
+        return sorted(self.graph.tasks)
+
+    def ready(self, limit: int | None = None) -> list[str]:
+        """Ready task ids, best first (priority, then age). O(limit + log n)."""
+        self.refresh()
+        return self.graph.ready_ids(limit)
+
+    def stats(self) -> dict[str, Any]:
+        self.refresh()
+        graph = self.graph
+        return {
+            "project": graph.name, "mode": graph.mode, "seq": graph.seq, "tasks": len(graph.tasks),
+            "leaves_by_state": {str(state): n for state, n in sorted(graph.counts.items()) if n},
+            "ready": len(graph.ready),
+        }

@@ -1,0 +1,33 @@
+"""Domain errors: a command refused, with what, where and what to do. A leaf module."""
+
+from __future__ import annotations
+
+
+class DomainError(ValueError):
+    """A command the planner refuses; nothing was written."""
+
+
+class UnknownTask(DomainError):
+    def __init__(self, task: str, role: str = "task"):
+        self.task = task
+        super().__init__(f"unknown {role} {task!r}: `planner tasks` lists the ids")
+
+
+class DuplicateTask(DomainError):
+    def __init__(self, task: str):
+        self.task = task
+        super().__init__(f"a task with id {task!r} already exists; choose another id or omit it to get one")
+
+
+class CycleError(DomainError):
+    """An edge (or move) that would make some task wait on itself."""
+
+    def __init__(self, task: str, depends_on: str, chain: list[tuple[str, str]]):
+        self.task, self.depends_on, self.chain = task, depends_on, chain
+        if not chain:
+            why = f"{task} and {depends_on} are the same task or one contains the other"
+        else:
+            edges = ", ".join(f"{a} -> {b}" for a, b in chain)
+            why = (f"it would close the cycle {task} -> {depends_on} (new), {edges}; "
+                   f"removing one of {edges} would allow it")
+        super().__init__(f"{task} cannot depend on {depends_on}: {why}")
