@@ -24,12 +24,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from eventstore import EventLog, Record
+from eventstore import EventLog, LogNotFoundError, Record
 from projections.graph import TaskGraph
 
 from . import events as ev
 from .decide import decide
-from .errors import DomainError
+from .errors import DomainError, ProjectNotFound
 
 
 class Planner:
@@ -46,7 +46,11 @@ class Planner:
         if not project or "/" in project or project.startswith("."):
             raise DomainError(f"{project!r} is not a project name: use letters, digits, '-', '_' and '.'")
         path = Path(home) / "projects" / project
-        planner = cls(EventLog.open(path, create=create, **log_options), project)
+        try:
+            log = EventLog.open(path, create=create, **log_options)
+        except LogNotFoundError:
+            raise ProjectNotFound(project, os.fspath(home)) from None
+        planner = cls(log, project)
         if create:
             planner.execute_events([ev.ProjectCreated(name=project)], only_if_empty=True)
         planner.refresh()

@@ -10,7 +10,7 @@ class DomainError(ValueError):
 class UnknownTask(DomainError):
     def __init__(self, task: str, role: str = "task"):
         self.task = task
-        super().__init__(f"unknown {role} {task!r}: `planner tasks` lists the ids")
+        super().__init__(f"unknown {role} {task!r}: `planner tree` lists the ids")
 
 
 class DuplicateTask(DomainError):
@@ -31,3 +31,10 @@ class CycleError(DomainError):
             why = (f"it would close the cycle {task} -> {depends_on} (new), {edges}; "
                    f"removing one of {edges} would allow it")
         super().__init__(f"{task} cannot depend on {depends_on}: {why}")
+
+
+class ProjectNotFound(DomainError):
+    def __init__(self, project: str, home: str):
+        self.project, self.home = project, home
+        super().__init__(f"no project {project!r} in {home}: create it with `planner init` "
+                         "(or Planner.open(..., create=True))")

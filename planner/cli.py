@@ -1,0 +1,254 @@
+"""The command line: ``python -m planner`` (also installed as ``planner``).
+
+Every command takes ``--home`` (default ``$PLANNER_HOME`` or ``./.planner``),
+``--project`` (default ``$PLANNER_PROJECT`` or ``default``) and ``--json``.
+A refused command or bad input prints one line (with ``--json``, a JSON
+object ``{"error": {"type", "message"}}``) and exits with status 2; nothing is
+written. Heavy modules (rich) load only when a command needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+STATES = ["pending", "assigned", "in_progress", "blocked", "completed", "failed", "cancelled"]
+
+
+def _common(defaults: bool) -> argparse.ArgumentParser:
+    """The global options, accepted before or after the command. After it, they default to
+    SUPPRESS, so that a subcommand does not reset what was given before it."""
+    common = argparse.ArgumentParser(add_help=False)
+    unset = argparse.SUPPRESS
+    common.add_argument("--home", default=os.environ.get("PLANNER_HOME", ".planner") if defaults else unset,
+                        help="the planner's home directory (default: $PLANNER_HOME or ./.planner)")
+    common.add_argument("--project", default=os.environ.get("PLANNER_PROJECT", "default") if defaults else unset,
+                        help="the project (default: $PLANNER_PROJECT or 'default')")
+    common.add_argument("--json", action="store_true", default=False if defaults else unset,
+                        help="print JSON (errors too)")
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common(defaults=False)
+    parser = argparse.ArgumentParser(prog="planner", description="A shared, durable task plan for many agents.",
+                                     parents=[_common(defaults=True)])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("init", parents=[common], help="create the project")
+    add = sub.add_parser("add", parents=[common], help="add a task")
+    add.add_argument("title")
+    add.add_argument("--id")
+    add.add_argument("--parent")
+    add.add_argument("--after", action="append", default=[], metavar="TASK", help="a task this one waits on")
+    add.add_argument("--priority", choices=["low", "medium", "high", "critical"], default="medium")
+    add.add_argument("--effort", type=float, default=1.0)
+    add.add_argument("--cap", action="append", default=[], metavar="CAPABILITY")
+    add.add_argument("--description", default="")
+    dep = sub.add_parser("dep", parents=[common], help="add or remove a dependency")
+    dep.add_argument("action", choices=["add", "rm"])
+    dep.add_argument("task")
+    dep.add_argument("depends_on")
+    move = sub.add_parser("move", parents=[common], help="move a task under another (or to the top with --top)")
+    move.add_argument("task")
+    move.add_argument("parent", nargs="?")
+    move.add_argument("--top", action="store_true")
+    state = sub.add_parser("set", parents=[common], help="change a task's state")
+    state.add_argument("task")
+    state.add_argument("state", choices=STATES)
+    state.add_argument("--reason")
+    state.add_argument("--by")
+    mode = sub.add_parser("mode", parents=[common], help="switch between planning and working")
+    mode.add_argument("mode", choices=["planning", "working"])
+    show = sub.add_parser("show", parents=[common], help="one task, in full")
+    show.add_argument("task")
+    ready = sub.add_parser("ready", parents=[common], help="the ready tasks, best first")
+    ready.add_argument("--limit", type=int)
+    sub.add_parser("status", parents=[common], help="counts per state, mode, size")
+    sub.add_parser("tree", parents=[common], help="the task tree")
+    history = sub.add_parser("history", parents=[common], help="the events of one task")
+    history.add_argument("task")
+    replay = sub.add_parser("replay", parents=[common], help="rebuild every projection from the log")
+    replay.add_argument("--at", type=int, metavar="SEQ", help="the project as it was after event SEQ")
+    replay.add_argument("--verify", action="store_true",
+                        help="compare the incremental state with a full recomputation; exit 1 on a difference")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from pydantic import ValidationError
+
+    from eventstore import EventStoreError
+
+    from .errors import DomainError
+
+    try:
+        result = _run(args)
+    except (DomainError, EventStoreError, ValidationError) as exc:
+        message = _one_line(exc)
+        if args.json:
+            print(json.dumps({"error": {"type": type(exc).__name__, "message": message}}))
+        else:
+            print(f"planner: {message}", file=sys.stderr)
+        return 2
+    code, payload, human = result
+    if args.json:
+        print(json.dumps(payload, default=str))
+    elif human is not None:
+        human()
+    return code
+
+
+def _one_line(exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"invalid {where}: {first['msg']}"
+    return str(exc).splitlines()[0]
+
+
+def _open(args: Any, create: bool = False):
+    from .engine import Planner
+
+    return Planner.open(args.home, args.project, create=create)
+
+
+def _run(args: Any) -> tuple[int, Any, Any]:
+    """Do the command; return (exit code, JSON payload, a function that prints it for people)."""
+    if args.command == "init":
+        with _open(args, create=True) as p:
+            stats = p.stats()
+        return 0, stats, lambda: print(f"project {args.project} ready in {args.home}")
+    if args.command == "replay":
+        return _replay(args)
+    with _open(args) as p:
+        if args.command == "add":
+            task = p.add_task(args.title, id=args.id, parent=args.parent, depends_on=args.after,
+                              priority=args.priority, effort=args.effort, capabilities=args.cap,
+                              description=args.description)
+            return 0, {"id": task}, lambda: print(task)
+        if args.command == "dep":
+            (p.add_dependency if args.action == "add" else p.remove_dependency)(args.task, args.depends_on)
+            return 0, p.task(args.task), None
+        if args.command == "move":
+            p.move_task(args.task, None if args.top else args.parent)
+            return 0, p.task(args.task), None
+        if args.command == "set":
+            p.transition(args.task, args.state, reason=args.reason, by=args.by)
+            return 0, p.task(args.task), None
+        if args.command == "mode":
+            p.set_mode(args.mode)
+            return 0, p.stats(), None
+        if args.command == "show":
+            task = p.task(args.task)
+            return 0, task, lambda: _print_task(task)
+        if args.command == "ready":
+            ids = p.ready(args.limit)
+            rows = [p.task(t) for t in ids]
+            return 0, rows, lambda: _print_table(rows, ["id", "priority", "effort", "title"])
+        if args.command == "status":
+            stats = p.stats()
+            return 0, stats, lambda: _print_status(stats)
+        if args.command == "tree":
+            tree = _tree(p)
+            return 0, tree, lambda: _print_tree(tree)
+        if args.command == "history":
+            p.task(args.task)  # UnknownTask for an unknown id
+            events = [r.to_dict() for r in p.log.read() if _mentions(r.data, args.task)]
+            return 0, events, lambda: [print(f"{e['seq']:>6}  {e['ts']}  {e['type']:<22} {json.dumps(e['data'])}")
+                                       for e in events]
+    raise AssertionError(args.command)
+
+
+def _mentions(data: dict, task: str) -> bool:
+    return task in (data.get("id"), data.get("task"), data.get("depends_on"))
+
+
+def _replay(args: Any) -> tuple[int, Any, Any]:
+    """Rebuild from the log (optionally up to --at); with --verify, compare with a recomputation."""
+    import time
+
+    from projections.graph import TaskGraph
+
+    from .events import parse_event
+
+    with _open(args) as p:
+        start = time.perf_counter()
+        graph = TaskGraph()
+        for record in p.log.read(1, args.at):
+            graph.apply(record.seq, parse_event(record.type, record.data))
+        seconds = time.perf_counter() - start
+        payload: dict[str, Any] = {
+            "seq": graph.seq, "tasks": len(graph.tasks), "ready": len(graph.ready), "seconds": round(seconds, 6),
+            "events_per_second": round(graph.seq / seconds) if seconds else None,
+        }
+        code = 0
+        if args.verify:
+            differences = [k for k, v in graph.recompute().items() if graph.derived()[k] != v]
+            if args.at is None:
+                differences += ["engine state"] if p.graph.derived() != graph.derived() else []
+            payload["verified"] = not differences
+            payload["differences"] = differences
+            code = 1 if differences else 0
+    return code, payload, lambda: print(
+        f"replayed {payload['seq']} events into {payload['tasks']} tasks in {seconds * 1000:.1f} ms"
+        + ("" if not args.verify else "; " + ("verified: incremental == full replay" if code == 0
+                                               else f"DIFFERENCES in {', '.join(payload['differences'])}"))
+    )
+
+
+def _tree(p: Any) -> list[dict]:
+    index, tasks = p.graph.index, p.graph.tasks
+
+    def node(t: str) -> dict:
+        n = tasks[t]
+        return {"id": t, "title": n.title, "state": str(n.state), "done": n.done, "ready": p.graph.is_ready(n),
+                "children": [node(c) for c in sorted(index.children[t], key=lambda c: tasks[c].added_seq)]}
+
+    roots = sorted((t for t in tasks if tasks[t].parent is None), key=lambda t: tasks[t].added_seq)
+    return [node(t) for t in roots]
+
+
+def _print_tree(tree: list[dict]) -> None:
+    from rich import print as rprint
+    from rich.tree import Tree
+
+    top = Tree("[bold]tasks")
+
+    def add(branch: Tree, node: dict) -> None:
+        mark = "[green]done[/]" if node["done"] else ("[cyan]ready[/]" if node["ready"] else node["state"])
+        child = branch.add(f"{node['id']}  {node['title']}  ({mark})")
+        for c in node["children"]:
+            add(child, c)
+
+    for node in tree:
+        add(top, node)
+    rprint(top)
+
+
+def _print_table(rows: list[dict], columns: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in columns))
+    Console().print(table)
+
+
+def _print_task(task: dict) -> None:
+    for key, value in task.items():
+        print(f"{key:>15}: {value}")
+
+
+def _print_status(stats: dict) -> None:
+    print(f"project {stats['project']} ({stats['mode']}), {stats['tasks']} tasks, {stats['ready']} ready, "
+          f"log at seq {stats['seq']}")
+    for state, n in stats["leaves_by_state"].items():
+        print(f"  {state:<12} {n}")

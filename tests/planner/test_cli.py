@@ -1,0 +1,71 @@
+"""The command line, through a real subprocess; --json output parsed."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture
+def cli(tmp_path):
+    def run(*args: str, check: bool = True):
+        result = subprocess.run([sys.executable, "-m", "planner", "--home", str(tmp_path), *args],
+                                capture_output=True, text=True, timeout=120)
+        if check:
+            assert result.returncode == 0, result.stdout + result.stderr
+        return result
+    run("init")
+    return run
+
+
+def as_json(result):
+    return json.loads(result.stdout)
+
+
+def test_a_small_plan_end_to_end(cli):
+    assert as_json(cli("--json", "add", "Design schema", "--priority", "high")) == {"id": "T1"}
+    cli("add", "Build API", "--after", "T1")
+    cli("add", "Backend", "--id", "BE")
+    cli("add", "Handlers", "--parent", "BE", "--cap", "python")
+    assert [t["id"] for t in as_json(cli("ready", "--json"))] == ["T1", "T4"]
+    cli("set", "T1", "in_progress")
+    cli("set", "T1", "completed")
+    assert [t["id"] for t in as_json(cli("ready", "--json"))] == ["T2", "T4"]
+    status = as_json(cli("status", "--json"))
+    assert status["tasks"] == 4 and status["leaves_by_state"] == {"completed": 1, "pending": 2}
+    tree = as_json(cli("tree", "--json"))
+    assert [n["id"] for n in tree] == ["T1", "T2", "BE"] and tree[2]["children"][0]["id"] == "T4"
+    history = as_json(cli("history", "T1", "--json"))
+    assert [e["type"] for e in history] == ["task.added", "dependency.added", "task.state_changed",
+                                            "task.state_changed"]
+    replay = as_json(cli("replay", "--verify", "--json"))
+    assert replay["verified"] and replay["tasks"] == 4
+    assert as_json(cli("replay", "--at", "3", "--json"))["tasks"] == 2
+
+
+@pytest.mark.parametrize("args, kind, text", [
+    (["dep", "add", "T1", "T2"], "CycleError", "T1 -> T2 (new), T2 -> T1"),
+    (["show", "NOPE"], "UnknownTask", "unknown task 'NOPE'"),
+    (["set", "T1", "completed"], "IllegalTransition", "can go to"),
+    (["add", "bad id", "--id", "has space"], "ValidationError", "invalid id"),
+])
+def test_errors_are_one_line_and_json_with_json(cli, args, kind, text):
+    cli("add", "one")
+    cli("add", "two", "--after", "T1")
+    before = as_json(cli("status", "--json"))["seq"]
+    plain = cli(*args, check=False)
+    assert plain.returncode == 2 and plain.stdout == ""
+    assert plain.stderr.count("\n") == 1 and text in plain.stderr and "Traceback" not in plain.stderr
+    for where in (["--json", *args], [*args, "--json"]):  # --json before or after the command
+        result = cli(*where, check=False)
+        error = as_json(result)["error"]
+        assert result.returncode == 2 and error["type"] == kind and text in error["message"]
+    assert as_json(cli("status", "--json"))["seq"] == before  # nothing was written
+
+
+def test_a_missing_project_is_a_clear_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "planner", "--home", str(tmp_path), "--project", "none",
+                             "status", "--json"], capture_output=True, text=True, timeout=120)
+    error = as_json(result)["error"]
+    assert result.returncode == 2 and error["type"] == "ProjectNotFound" and "planner init" in error["message"]
