@@ -300,6 +300,8 @@ class EventLog:
         self._wfd: int | None = None  # O_APPEND fd on the segment the reader is in
         self._fd_lock = threading.Lock()  # guards replacing _wfd (the batch flusher uses it)
         self._wfd_segment = 0
+        # the generation first: positions read after it are valid in it (a repair bumps it last)
+        self._generation = read_generation(path / ".lock")
         try:
             self._reader = LogReader(self.log_dir, roll_bytes=segment_bytes)
         except PermissionError as exc:
@@ -313,8 +315,6 @@ class EventLog:
         self._broken: str | None = None
         self._closed = False
         self._in_tx = False
-        # positions are only valid within one repair generation (see repair())
-        self._generation = read_generation(path / ".lock")
         self._flusher = None
         if durability == "batch":
             self._flusher = BatchFlusher(self._flush_quietly, batch_interval_ms / 1000)
@@ -535,6 +535,14 @@ class EventLog:
         if torn is not None:
             self._cut_torn_tail(torn)
         self._ensure_wfd()
+        # Under the lock nothing is being written, so we must now be at the very end:
+        # appending from anywhere else would put bytes where our position does not say.
+        size = os.fstat(self._wfd).st_size
+        if size != self._reader.offset:
+            raise EventStoreError(
+                f"{self._reader.segment_path} is {size} bytes but reading it stopped at byte "
+                f"{self._reader.offset}: run verify()"
+            )
 
     def _cut_torn_tail(self, torn: TornTail) -> None:
         """Keep the torn bytes in quarantine, then truncate them away (under the lock)."""
@@ -692,6 +700,8 @@ class EventLog:
 
         self._check_open()
         with self._mutex:
+            if self._in_tx:
+                raise EventStoreError("repair() inside a transaction on the same handle: finish the transaction first")
             lock = self._ensure_writer()
             lock.acquire(self.lock_timeout)
             try:

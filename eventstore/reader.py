@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .errors import CorruptLogError, EventStoreError, LogTruncatedError
 from .record import Damage, Record, decode, decode_buffer, is_valid
-from .segments import CHUNK_BYTES, fast_seq, iter_lines, list_segments, segment_name
+from .segments import CHUNK_BYTES, fast_batch_end, fast_seq, iter_lines, list_segments, segment_name
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ class LogReader:
         self.torn: TornTail | None = None  # set when the last poll stopped at a torn tail
         self._fd: int | None = None
         segments = list_segments(log_dir)
-        self._check_segment_chain(segments)
+        # A broken chain is reported when reading, not here: a log must still open, to be repaired.
+        self._chain_error = self._chain_problem(segments)
         # Any segment before this one must roll over to a successor; if the
         # successor is missing, a segment was deleted (checked at each end).
         self._last_listed = segments[-1].first_seq if segments else 1
@@ -75,10 +76,11 @@ class LogReader:
         self.next_seq = next_seq
 
     def _seek(self, first_seq: int, segments: list) -> None:
-        """Position at the start of the record ``first_seq`` (or the log's end).
+        """Position at the start of the batch holding record ``first_seq`` (or the log's end).
 
-        Finds the segment by name, then skips lines by their claimed seq without
-        parsing them: O(bytes of that segment before the record).
+        Finds the segment by name, then skips whole batches by the seq and batch
+        end their lines claim, without parsing them: O(bytes of that segment
+        before the record). Readers only ever start at a batch's first record.
         """
         candidates = [s for s in segments if s.first_seq <= first_seq]
         if not candidates:
@@ -86,22 +88,25 @@ class LogReader:
         seg = candidates[-1]
         self.set_position(seg.first_seq, 0, seg.first_seq)
         fd = self._open_fd()
+        expected = seg.first_seq
         for offset, line in iter_lines(fd, 0):
             seq = fast_seq(line)
-            if seq is None or seq >= first_seq or not line.endswith(b"\n"):
-                break
-            if seq != self.next_seq:
-                break  # let the validating scan from here report it
-            self.offset = offset + len(line)
-            self.next_seq = seq + 1
+            if seq is None or seq >= first_seq or seq != expected or not line.endswith(b"\n"):
+                break  # (anything odd: let the validating scan from the last batch start report it)
+            expected += 1
+            end = fast_batch_end(line)
+            if end is None or end == seq:  # the last record of its batch: a batch starts after it
+                self.offset = offset + len(line)
+                self.next_seq = expected
 
     @staticmethod
-    def _check_segment_chain(segments: list) -> None:
+    def _chain_problem(segments: list) -> CorruptLogError | None:
         if segments and segments[0].first_seq != 1:
-            raise CorruptLogError(
+            return CorruptLogError(
                 str(segments[0].path), 0, 1,
                 f"the first segment starts at seq {segments[0].first_seq}: the segment(s) before it are missing",
             )
+        return None
 
     # -- reading -----------------------------------------------------------
     def poll(self) -> Iterator[Record]:
@@ -114,6 +119,8 @@ class LogReader:
         before it.
         """
         self.torn = None
+        if self._chain_error is not None:
+            raise self._chain_error
         while True:
             fd = self._open_fd()
             size = os.fstat(fd).st_size
@@ -131,11 +138,11 @@ class LogReader:
                     self.next_seq += len(records)
                     yield from records
                 if bad_at is not None:
-                    self._unfinished(fd, start + bad_at)  # sets self.torn, or raises
+                    self._unfinished(fd)  # sets self.torn, or raises
                     return
                 if used < len(buf):
                     if start + len(buf) >= size:  # an unfinished batch or line at the end
-                        self._unfinished(fd, None)
+                        self._unfinished(fd)
                         return
                     if used == 0:
                         chunk *= 2  # a batch longer than the chunk: read more at once
@@ -147,6 +154,9 @@ class LogReader:
                 continue
             if self._roll_bytes and self.offset >= self._roll_bytes and self.segment_first >= self._last_listed:
                 self._last_listed = max(seg.first_seq for seg in list_segments(self.log_dir))
+                if os.path.exists(nxt):  # a writer rolled while we looked: not a hole
+                    self.set_position(self.next_seq, 0, self.next_seq)
+                    continue
             if self.segment_first < self._last_listed:
                 raise CorruptLogError(
                     nxt, 0, self.next_seq,
@@ -155,22 +165,30 @@ class LogReader:
                 )
             return
 
-    def _unfinished(self, fd: int, bad_at: int | None) -> None:
+    def _unfinished(self, fd: int) -> None:
         """Classify what follows the last complete batch (at ``self.offset``).
 
-        ``bad_at`` is the first complete line that is not the next valid record,
-        if any. A checksum-valid record out of place, or damage followed by any
-        valid record, is mid-log damage (raised). Otherwise the bytes from
+        Lists the segments *first*, then re-reads the bytes: a successor
+        segment exists only once every write to this one has completed, so a
+        batch that was being written when ``poll`` looked is seen whole here
+        (and left for the next ``poll``) rather than mistaken for damage.
+        A checksum-valid record out of place, or damage followed by any valid
+        record, is mid-log damage (raised). Otherwise the bytes from
         ``self.offset`` on are an unfinished batch and/or a cut-short line: a
         torn tail (``self.torn``, cut as a whole by the next writer), unless the
         segment is sealed, where it is damage.
         """
+        sealed = any(seg.first_seq > self.segment_first for seg in list_segments(self.log_dir))
         file = str(self.segment_path)
+        data = b"".join(line for _, line in iter_lines(fd, self.offset))
+        records, used, bad = decode_buffer(data, self.next_seq)
+        if records:
+            return  # whole batches after all: the write completed while we looked
         lines = iter_lines(fd, self.offset)
         whole = 0  # valid lines of the unfinished batch before the first bad one
         reason = None
         for offset, line in lines:
-            if bad_at is None or offset < bad_at:
+            if bad is None or offset - self.offset < bad:
                 if line.endswith(b"\n"):
                     whole += 1
                     continue
@@ -190,11 +208,11 @@ class LogReader:
             break
         else:
             if whole == 0:
-                return  # the write completed while we looked: nothing is unfinished
+                return  # nothing after all
         if whole:
             what = f"{whole} record(s) of a batch whose last record is missing"
             reason = what if reason is None else f"{what}, then {reason}"
-        if any(s.first_seq > self.segment_first for s in list_segments(self.log_dir)):
+        if sealed:
             raise CorruptLogError(file, self.offset, self.next_seq, f"{reason} (in a sealed segment)")
         self.torn = TornTail(file, self.offset, self.next_seq, reason)
 

@@ -76,3 +76,19 @@ def fast_seq(line: bytes) -> int | None:
         if end > 7 and line[7:end].isdigit():
             return int(line[7:end])
     return None
+
+
+def fast_batch_end(line: bytes) -> int | None:
+    """The batch end a line claims (``"end"``, before ``"data"``), without verifying it.
+
+    Raw ``,"end":`` and ``,"data":`` cannot occur inside the JSON strings that
+    come before them (quotes there are escaped), so the first ``,"data":`` is
+    the field itself and only the text before it is searched.
+    """
+    data = line.find(b',"data":')
+    at = line.find(b',"end":', 0, data if data >= 0 else len(line))
+    if at < 0:
+        return None
+    stop = line.find(b",", at + 7)
+    digits = line[at + 7 : stop if stop >= 0 else None]
+    return int(digits) if digits.isdigit() else None

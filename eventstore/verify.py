@@ -101,8 +101,9 @@ def verify(log_dir: Path) -> VerifyReport:
             os.close(fd)
     if first is not None:
         # The readers' verdict comes first; a line-level torn tail is the same tail.
-        same_tail = first.kind == TORN_TAIL
-        rest = [p for p in report.problems if not (same_tail and p.kind == TORN_TAIL)
+        # the same tail, or the same hole, seen line by line: listed once
+        same_kind = first.kind if first.kind in (TORN_TAIL, MISSING_SEGMENT) else None
+        rest = [p for p in report.problems if p.kind != same_kind
                 and (p.file, p.offset) != (first.file, first.offset)]
         report.problems = [first, *rest]
     # valid records past the intact prefix: an unfinished batch, then whatever follows damage
@@ -113,11 +114,7 @@ def verify(log_dir: Path) -> VerifyReport:
 
 def _intact_prefix(log_dir: Path, report: VerifyReport) -> Problem | None:
     """Read the log as every reader does; record where the intact prefix ends."""
-    try:
-        reader = LogReader(log_dir)
-    except CorruptLogError as err:  # the first segment is missing
-        report.cut_file = None
-        return Problem(MISSING_SEGMENT, err.file, err.offset, err.seq, err.reason)
+    reader = LogReader(log_dir)
     try:
         for _ in reader.poll():
             pass
@@ -128,15 +125,18 @@ def _intact_prefix(log_dir: Path, report: VerifyReport) -> Problem | None:
     finally:
         reader.close()
     report.intact_through = reader.next_seq - 1
-    report.cut_file, report.cut_offset = str(reader.segment_path), reader.offset
+    if reader.next_seq == 1 and problem is not None and problem.kind == MISSING_SEGMENT:
+        report.cut_file = None  # the first segment itself is missing: nothing is intact
+    else:
+        report.cut_file, report.cut_offset = str(reader.segment_path), reader.offset
     return problem
 
 
 def _kind(reason: str) -> str:
-    if "missing" in reason and "segment" in reason:
-        return MISSING_SEGMENT
     if "batch" in reason:
         return INCOMPLETE_BATCH
+    if "missing" in reason and "segment" in reason:
+        return MISSING_SEGMENT
     if reason.startswith("checksum"):
         return CHECKSUM
     if "was expected" in reason:

@@ -89,3 +89,77 @@ def test_a_long_lived_writer_notices_a_middle_segment_deleted_under_it(log_path)
         with pytest.raises(CorruptLogError, match="missing"):
             early.append([ev()])
         assert files[0].stat().st_size == first_size  # nothing was appended to a sealed segment
+
+
+def test_reading_from_the_middle_or_end_of_a_batch(log):
+    log.append([ev(i=1), ev(i=2), ev(i=3)])  # one batch: seq 1..3
+    log.append([ev(i=4)])
+    for start in (1, 2, 3, 4):
+        assert [r.seq for r in log.read(start)] == list(range(start, 5))
+        assert [r.seq for r in log.follow(start, timeout=0.01)] == list(range(start, 5))
+    with log.transaction(since=2) as tx:
+        assert [r.seq for r in tx.records] == [3, 4]
+
+
+RACE_WRITER = r"""
+import sys
+from eventstore import EventLog
+with EventLog.open(sys.argv[1], segment_bytes=1024, durability="none") as log:
+    for i in range(int(sys.argv[2])):
+        log.append([{"type": "t", "data": {"i": i, "pad": "x" * 2000}} for _ in range(7)])
+"""
+
+
+def test_lock_free_readers_racing_a_writer_that_rolls_see_no_false_damage(log_path):
+    """Batches bigger than a page become visible page by page, and every one rolls the segment."""
+    import subprocess
+    import sys
+
+    EventLog.open(log_path, create=True, segment_bytes=1024).close()
+    proc = subprocess.Popen([sys.executable, "-c", RACE_WRITER, str(log_path), "400"], stderr=subprocess.PIPE)
+    polls = 0
+    with EventLog.open(log_path, segment_bytes=1024) as reader:
+        while proc.poll() is None:
+            last = reader.last_seq  # a CorruptLogError here is the bug
+            assert last % 7 == 0  # and never part of a batch
+            polls += 1
+    assert proc.returncode == 0, proc.stderr.read()
+    with EventLog.open(log_path) as log:
+        assert log.last_seq == 2800 and log.verify().ok
+    assert polls > 10
+
+
+def test_a_log_whose_first_segment_is_missing_still_opens_to_be_repaired(small, log_path):
+    for i in range(40):
+        small.append([ev(i=i, pad="x" * 40)])
+    files = segment_files(log_path)
+    files[0].unlink()
+    with EventLog.open(log_path) as log:  # opening works; reading says what is wrong
+        with pytest.raises(CorruptLogError, match="before it are missing"):
+            list(log.read())
+        assert log.verify().problems[0].kind == "missing_segment"
+        report = log.repair()
+        assert report.kept_through == 0 and len(report.quarantined) == len(files) - 1
+        assert log.append([ev()]).first_seq == 1 and log.verify().ok
+
+
+def test_repair_inside_a_transaction_is_refused(log):
+    from eventstore import EventStoreError
+
+    log.append([ev()])
+    with log.transaction() as tx:
+        with pytest.raises(EventStoreError, match="inside a transaction"):
+            log.repair()
+        tx.append([ev()])
+    assert log.last_seq == 2 and log.verify().ok
+
+
+def test_damage_in_a_sealed_batch_is_named_as_such(small, log_path):
+    small.append([ev(i=i, pad="x" * 300) for i in range(8)])  # one batch, then a roll
+    small.append([ev(i=9)])
+    first = segment_files(log_path)[0]
+    lines = first.read_bytes().splitlines(keepends=True)
+    first.write_bytes(b"".join(lines[:-1]))  # the batch's last record is gone
+    with EventLog.open(log_path) as log:
+        kinds = [p.kind for p in log.verify().problems]
+        assert kinds[0] == "incomplete_batch" and kinds.count("missing_segment") <= 1
