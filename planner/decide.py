@@ -67,13 +67,13 @@ def _add_task(graph: TaskGraph, c: ev.AddTask) -> list[Any]:
                           f"limit of {graph.max_depth}")
     for dep in c.depends_on:
         _task(graph, dep, "dependency")
-        if c.parent is not None and dep in graph.index.line(c.parent):
-            raise CycleError(task, dep, [])  # a task cannot wait on its own container
+        chain = graph.index.cycle_for_new(c.parent, dep)
+        if chain is not None:  # dep is a container of the new task, or waits on one
+            raise CycleError(task, dep, chain)
     added = ev.TaskAdded(
         id=task, title=c.title, description=c.description, parent=c.parent, priority=c.priority,
         effort=c.effort, capabilities=c.capabilities, metadata=c.metadata, verify_command=c.verify_command,
     )
-    # a new leaf has no dependents, so only its containers could close a cycle (checked above)
     return [added, *(ev.DependencyAdded(task=task, depends_on=dep) for dep in dict.fromkeys(c.depends_on))]
 
 

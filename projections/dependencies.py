@@ -118,12 +118,25 @@ class DependencyIndex:
         ``task``, in order (breadth-first, so a shortest one). Removing any one
         of them removes this cycle.
         """
-        task_line = set(self.line(task))
-        came_from: dict[str, str | None] = {depends_on: None}  # target -> the target before it
-        queue = deque([depends_on])
+        return self._chain_back(depends_on, set(self.line(task)), task)
+
+    def cycle_for_new(self, parent: str | None, depends_on: str) -> list[tuple[str, str]] | None:
+        """:meth:`cycle_for` for a task not added yet, to be placed under ``parent``.
+
+        The new task has no subtree, so an edge from it closes a cycle exactly
+        when a chain from ``depends_on`` reaches one of its future containers.
+        """
+        line = set(self.line(parent)) if parent is not None else set()
+        return self._chain_back(depends_on, line, None)
+
+    def _chain_back(self, start: str, goal: set[str], task: str | None) -> list[tuple[str, str]] | None:
+        """Breadth-first from ``start`` to a target that shares a leaf with ``task``
+        (one in ``goal``, ``task``'s line, or one with ``task`` in its own line)."""
+        came_from: dict[str, str | None] = {start: None}  # target -> the target before it
+        queue = deque([start])
         while queue:
             y = queue.popleft()
-            if y in task_line or task in self.line(y):  # y and task share a leaf
+            if y in goal or (task is not None and task in self.line(y)):  # y and task share a leaf
                 return self._edges(came_from, y)
             for target in self._next_targets(y):
                 if target not in came_from:

@@ -117,3 +117,15 @@ def test_concurrent_processes_get_unique_ids_and_lose_no_task(tmp_path):
     with Planner.open(tmp_path, "shared") as p:
         assert sorted(p.tasks()) == sorted(ids)
         assert {p.task(t)["title"] for t in ids} == {f"task {w}.{i}" for w in range(6) for i in range(15)}
+
+
+def test_a_new_task_may_not_wait_on_something_that_waits_on_its_container(planner):
+    """Found by the planner state machine: T3 waits on all of T2; a task added under T2
+    that waits on T3 would wait on itself."""
+    planner.add_task("one")
+    planner.add_task("container")
+    planner.add_task("three", depends_on=["T2"])
+    before = written(planner)
+    with pytest.raises(CycleError, match=re.escape("T4 -> T3 (new), T3 -> T2")):
+        planner.add_task("inside", parent="T2", depends_on=["T3"])
+    assert written(planner) == before

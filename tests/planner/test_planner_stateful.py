@@ -1,0 +1,117 @@
+"""The Planner under random commands: invariants I4, I5, I6 and the ready queue, after every step."""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import hypothesis.strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from planner import DomainError, Planner
+from planner.events import TaskState, parse_event
+from planner.states import DONE, TRANSITIONS
+from projections.graph import TaskGraph
+
+STATES = list(TaskState)
+
+
+class PlannerMachine(RuleBasedStateMachine):
+    @initialize()
+    def start(self):
+        self.home = Path(tempfile.mkdtemp(prefix="planner-stateful-"))
+        self.planner = Planner.open(self.home, "p", create=True, durability="none")
+        self.refusals = 0
+
+    def teardown(self):
+        self.planner.close()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    @property
+    def ids(self):
+        return sorted(self.planner.graph.tasks)
+
+    def attempt(self, action):
+        """Run a command; a refusal must write nothing."""
+        before = self.planner.log.last_seq
+        try:
+            action()
+        except DomainError:
+            self.refusals += 1
+            assert self.planner.log.last_seq == before
+
+    @rule(data=st.data(), priority=st.sampled_from(["low", "medium", "high", "critical"]))
+    def add(self, data, priority):
+        parent = data.draw(st.sampled_from([None, *self.ids]))
+        deps = data.draw(st.lists(st.sampled_from(self.ids), max_size=2)) if self.ids else []
+        self.attempt(lambda: self.planner.add_task("t", parent=parent, depends_on=deps, priority=priority))
+
+    @precondition(lambda self: len(self.planner.graph.tasks) >= 2)
+    @rule(data=st.data())
+    def depend(self, data):
+        a, b = data.draw(st.sampled_from(self.ids)), data.draw(st.sampled_from(self.ids))
+        self.attempt(lambda: self.planner.add_dependency(a, b))
+
+    @precondition(lambda self: any(self.planner.graph.index.depends_on.values()))
+    @rule(data=st.data())
+    def undepend(self, data):
+        edges = sorted((a, b) for a, bs in self.planner.graph.index.depends_on.items() for b in bs)
+        a, b = data.draw(st.sampled_from(edges))
+        self.attempt(lambda: self.planner.remove_dependency(a, b))
+
+    @precondition(lambda self: self.planner.graph.tasks)
+    @rule(data=st.data(), to=st.sampled_from(STATES))
+    def transition(self, data, to):
+        task = data.draw(st.sampled_from(self.ids))
+        self.attempt(lambda: self.planner.transition(task, to))
+
+    @precondition(lambda self: len(self.planner.graph.tasks) >= 2)
+    @rule(data=st.data())
+    def move(self, data):
+        task = data.draw(st.sampled_from(self.ids))
+        parent = data.draw(st.sampled_from([None, *self.ids]))
+        self.attempt(lambda: self.planner.move_task(task, parent))
+
+    @rule()
+    def reopen(self):
+        self.planner.close()
+        self.planner = Planner.open(self.home, "p", durability="none")
+
+    @invariant()
+    def i4_incremental_equals_replay_and_recomputation(self):
+        replay = TaskGraph()
+        for record in self.planner.log.read():
+            replay.apply(record.seq, parse_event(record.type, record.data))
+        live = self.planner.graph
+        assert live.derived() == replay.derived() == live.recompute()  # includes the ready queue
+
+    @invariant()
+    def i5_only_legal_transitions_and_no_start_before_dependencies(self):
+        graph = TaskGraph()
+        for record in self.planner.log.read():
+            event = parse_event(record.type, record.data)
+            if event.type == "task.state_changed":
+                node = graph.tasks[event.id]
+                assert node.state == event.from_state and event.to_state in TRANSITIONS[event.from_state]
+                assert not graph.index.children[event.id]  # containers are never set
+                if event.to_state in (TaskState.ASSIGNED, TaskState.IN_PROGRESS):
+                    waits = [d for t in graph.index.line(event.id) for d in graph.index.depends_on[t]]
+                    assert all(graph.tasks[d].done for d in waits), (event, waits)
+            graph.apply(record.seq, event)
+
+    @invariant()
+    def i6_acyclic(self):
+        assert self.planner.graph.index.find_cycle() is None
+
+    @invariant()
+    def done_means_completed_all_the_way_down(self):
+        graph = self.planner.graph
+        for task, node in graph.tasks.items():
+            leaves = [t for t in graph.tasks if task in graph.index.line(t) and not graph.index.children[t]]
+            assert node.done == all(graph.tasks[t].state in DONE for t in leaves)
+
+
+PlannerMachine.TestCase.settings = settings(
+    max_examples=60, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+)
+TestPlannerMachine = PlannerMachine.TestCase
