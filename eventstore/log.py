@@ -537,7 +537,7 @@ class EventLog:
         self._ensure_wfd()
         # Under the lock nothing is being written, so we must now be at the very end:
         # appending from anywhere else would put bytes where our position does not say.
-        size = os.fstat(self._wfd).st_size
+        size = torn.offset if torn is not None else self._reader.seen_size
         if size != self._reader.offset:
             raise EventStoreError(
                 f"{self._reader.segment_path} is {size} bytes but reading it stopped at byte "

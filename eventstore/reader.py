@@ -50,6 +50,7 @@ class LogReader:
         self.offset = 0  # byte offset in it of the next unread line
         self.next_seq = 1
         self.torn: TornTail | None = None  # set when the last poll stopped at a torn tail
+        self.seen_size = 0  # the current segment's size when the last poll looked
         self._fd: int | None = None
         segments = list_segments(log_dir)
         # A broken chain is reported when reading, not here: a log must still open, to be repaired.
@@ -123,7 +124,7 @@ class LogReader:
             raise self._chain_error
         while True:
             fd = self._open_fd()
-            size = os.fstat(fd).st_size
+            size = self.seen_size = os.fstat(fd).st_size
             if size < self.offset:
                 raise LogTruncatedError(str(self.segment_path), size, self.offset)
             chunk = CHUNK_BYTES
