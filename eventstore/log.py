@@ -383,6 +383,19 @@ class EventLog:
         finally:
             reader.close()
 
+    def tail(self, from_seq: int = 1) -> LogReader:
+        """A resumable, lock-free cursor: each ``poll()`` yields the whole batches
+        appended since the previous one, starting at ``from_seq``'s batch.
+
+        Finding the start costs one scan of that segment; every later poll
+        costs only the new bytes (``read`` would re-scan each time). Close it
+        when done.
+        """
+        self._check_open()
+        if not isinstance(from_seq, int) or from_seq < 1:
+            raise InvalidArgumentError(f"from_seq must be an int >= 1, not {from_seq!r}")
+        return LogReader(self.log_dir, first_seq=from_seq, roll_bytes=self.segment_bytes)
+
     def follow(self, from_seq: int = 1, timeout: float | None = None, stop_event=None) -> Iterator[Record]:
         """Yield records from ``from_seq`` on, waiting for new ones as they arrive.
 
@@ -753,6 +766,12 @@ class EventLog:
         if not isinstance(seq, int) or not 0 <= seq <= last:
             raise InvalidArgumentError(f"snapshot seq must be between 0 and the log's last seq {last}, not {seq!r}")
         return SnapshotStore(self.path / "snapshots").save(seq, data)
+
+    def prune_snapshots(self, keep: int = 3) -> list[int]:
+        """Delete all but the ``keep`` newest snapshots (they are derived data)."""
+        from .snapshots import SnapshotStore
+
+        return SnapshotStore(self.path / "snapshots").prune(keep)
 
     def load_snapshot(self, max_seq: int | None = None):
         """The newest intact snapshot at or before ``max_seq`` and the log's end, or None.

@@ -52,6 +52,13 @@ class SnapshotStore:
     def path(self, seq: int) -> Path:
         return self.directory / f"{seq:020d}{SUFFIX}"
 
+    def prune(self, keep: int) -> list[int]:
+        """Delete all but the ``keep`` newest snapshots; return the seqs deleted."""
+        doomed = self.seqs()[:-keep] if keep > 0 else self.seqs()
+        for seq in doomed:
+            self.path(seq).unlink(missing_ok=True)
+        return doomed
+
     def seqs(self) -> list[int]:
         """Seqs of the snapshot files present (not yet checked), ascending."""
         if not self.directory.is_dir():

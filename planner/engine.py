@@ -20,11 +20,14 @@ ever applied twice. Layout of a planner home::
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from eventstore import EventLog, LogNotFoundError, Record
+import orjson
+
+from eventstore import CorruptSnapshotWarning, EventLog, LogNotFoundError, Record
 from projections.graph import TaskGraph
 
 from . import events as ev
@@ -35,14 +38,23 @@ from .errors import DomainError, ProjectNotFound
 class Planner:
     """One project, opened by one process (open one per process; they coordinate through the log)."""
 
-    def __init__(self, log: EventLog, project: str):
+    def __init__(self, log: EventLog, project: str, snapshot_every: int = 1000):
         self.log = log
         self.project = project
         self.graph = TaskGraph()
+        self.snapshot_every = snapshot_every  # events between automatic snapshots (0: never)
+        self.loaded_from_snapshot = 0  # the seq of the snapshot this handle started from, if any
+        self._last_snapshot = 0
+        self._cursor = None  # where refresh() reads on from (opened after the snapshot is loaded)
 
     @classmethod
-    def open(cls, home: os.PathLike | str, project: str, create: bool = False, **log_options: Any) -> Planner:
-        """Open project ``project`` under ``home``; with ``create``, make it if missing."""
+    def open(cls, home: os.PathLike | str, project: str, create: bool = False, snapshot_every: int = 1000,
+             **log_options: Any) -> Planner:
+        """Open project ``project`` under ``home``; with ``create``, make it if missing.
+
+        Starts from the newest usable snapshot and folds only the events after
+        it: O(tasks + edges + tail) instead of O(all events).
+        """
         if not project or "/" in project or project.startswith("."):
             raise DomainError(f"{project!r} is not a project name: use letters, digits, '-', '_' and '.'")
         path = Path(home) / "projects" / project
@@ -50,13 +62,45 @@ class Planner:
             log = EventLog.open(path, create=create, **log_options)
         except LogNotFoundError:
             raise ProjectNotFound(project, os.fspath(home)) from None
-        planner = cls(log, project)
+        planner = cls(log, project, snapshot_every)
         if create:
             planner.execute_events([ev.ProjectCreated(name=project)], only_if_empty=True)
+        planner._start_from_snapshot()
         planner.refresh()
         return planner
 
+    def _start_from_snapshot(self) -> None:
+        """Load the newest snapshot; one that cannot be used means a full replay, and a warning."""
+        snap = self.log.load_snapshot()  # (damaged files are skipped by the log, with a warning)
+        if snap is None or self.graph.seq >= snap.seq:
+            return
+        try:
+            graph = TaskGraph.from_snapshot(orjson.loads(snap.data))
+            if graph.seq != snap.seq:
+                raise ValueError(f"it describes seq {graph.seq}, its file says {snap.seq}")
+        except (ValueError, KeyError, TypeError) as exc:
+            warnings.warn(f"snapshot {snap.path} is not usable ({exc}): replaying the whole log",
+                          CorruptSnapshotWarning, stacklevel=3)
+            return
+        self.graph, self.loaded_from_snapshot = graph, snap.seq
+
+    def snapshot(self) -> int:
+        """Save the projections now (derived data: safe to delete); return the seq they describe."""
+        self.refresh()
+        seq = self.graph.seq
+        self.log.save_snapshot(seq, orjson.dumps(self.graph.to_snapshot()))
+        self.log.prune_snapshots(keep=3)
+        self._last_snapshot = seq
+        return seq
+
+    def _maybe_snapshot(self) -> None:
+        if self.snapshot_every and self.graph.seq - max(self._last_snapshot, self.loaded_from_snapshot) \
+                >= self.snapshot_every:
+            self.snapshot()
+
     def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
         self.log.close()
 
     def __enter__(self) -> Planner:
@@ -83,6 +127,7 @@ class Planner:
                 return []
             result = tx.append([ev.encode_event(e) for e in events], idempotency_key=command.command_id)
         self._fold_own(result.first_seq, events)
+        self._maybe_snapshot()
         return events
 
     def execute_events(self, events: list[Any], only_if_empty: bool = False) -> None:
@@ -93,10 +138,13 @@ class Planner:
                 return
             result = tx.append([ev.encode_event(e) for e in events])
         self._fold_own(result.first_seq, events)
+        self._maybe_snapshot()
 
     def refresh(self) -> None:
         """Fold what other processes appended since (lock-free). O(new records)."""
-        self._fold(self.log.read(self.graph.seq + 1))
+        if self._cursor is None:
+            self._cursor = self.log.tail(self.graph.seq + 1)
+        self._fold(self._cursor.poll())
 
     def _fold(self, records: Iterable[Record]) -> None:
         graph = self.graph

@@ -221,6 +221,60 @@ class TaskGraph:
     def _unrank(self, node: TaskNode) -> None:
         self.ready.discard(node.ready_key())
 
+    # -- snapshots -----------------------------------------------------------
+    #: bump when the snapshot's shape changes: an old snapshot is then replayed instead
+    SNAPSHOT_SCHEMA = 1
+    _FACTS = ("title", "description", "parent", "priority", "effort", "capabilities", "metadata",
+              "verify_command", "state", "added_seq", "checkpoint")
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """The facts of the graph (no derived counters): O(n + e)."""
+        return {
+            "schema": self.SNAPSHOT_SCHEMA, "seq": self.seq, "name": self.name, "description": self.description,
+            "mode": self.mode, "max_depth": self.max_depth,
+            # parents before children, so loading can add them in this order
+            "tasks": [{"id": t, **{f: getattr(self.tasks[t], f) for f in self._FACTS}}
+                      for t in self._parents_first()],
+            "edges": sorted((a, b) for a, targets in self.index.depends_on.items() for b in targets),
+        }
+
+    @classmethod
+    def from_snapshot(cls, snap: dict[str, Any]) -> TaskGraph:
+        """Rebuild a graph from :meth:`to_snapshot`; derived state is recomputed, never trusted."""
+        if snap.get("schema") != cls.SNAPSHOT_SCHEMA:
+            raise ValueError(f"snapshot schema {snap.get('schema')!r}, expected {cls.SNAPSHOT_SCHEMA}")
+        graph = cls()
+        graph.seq, graph.name, graph.description = snap["seq"], snap["name"], snap["description"]
+        graph.mode, graph.max_depth = snap["mode"], snap["max_depth"]
+        for facts in snap["tasks"]:
+            node = TaskNode.__new__(TaskNode)
+            node.id = facts["id"]
+            for field in cls._FACTS:
+                setattr(node, field, facts[field])
+            node.capabilities = tuple(node.capabilities)
+            node.state = TaskState(node.state)
+            graph.tasks[node.id] = node
+            graph.index.add_task(node.id, node.parent)
+        for a, b in snap["edges"]:
+            graph.index.add_edge(a, b)
+        derived = graph.recompute()
+        for task, node in graph.tasks.items():
+            node.done = derived["done"][task]
+            node.open_deps = derived["open_deps"][task]
+            node.held = derived["held"][task]
+            node.open_children = sum(1 for c in graph.index.children[task] if not derived["done"][c])
+        graph.counts = Counter(derived["counts"])
+        graph.ready = SortedList(derived["ready"])
+        return graph
+
+    def _parents_first(self) -> list[str]:
+        order, stack = [], sorted((t for t, n in self.tasks.items() if n.parent is None), reverse=True)
+        while stack:
+            task = stack.pop()
+            order.append(task)
+            stack.extend(sorted(self.index.children[task], reverse=True))
+        return order
+
     # -- checking ------------------------------------------------------------
     def recompute(self) -> dict[str, Any]:
         """Everything derived, rebuilt from the stored facts: O(n + e). For tests and verify."""

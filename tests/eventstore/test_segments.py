@@ -163,3 +163,14 @@ def test_damage_in_a_sealed_batch_is_named_as_such(small, log_path):
     with EventLog.open(log_path) as log:
         kinds = [p.kind for p in log.verify().problems]
         assert kinds[0] == "incomplete_batch" and kinds.count("missing_segment") <= 1
+
+
+def test_a_tail_cursor_resumes_where_it_stopped(log):
+    log.append([ev(i=1)])
+    log.append([ev(i=2), ev(i=3)])
+    cursor = log.tail(3)
+    assert [r.seq for r in cursor.poll()] == [2, 3]  # from the start of seq 3's batch: never half a batch
+    assert [r.seq for r in cursor.poll()] == []
+    log.append([ev(i=4)])
+    assert [r.seq for r in cursor.poll()] == [4]
+    cursor.close()

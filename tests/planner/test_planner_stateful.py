@@ -73,6 +73,10 @@ class PlannerMachine(RuleBasedStateMachine):
         self.attempt(lambda: self.planner.move_task(task, parent))
 
     @rule()
+    def snapshot(self):
+        self.planner.snapshot()  # the next reopen starts from it
+
+    @rule()
     def reopen(self):
         self.planner.close()
         self.planner = Planner.open(self.home, "p", durability="none")
