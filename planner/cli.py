@@ -48,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--effort", type=float, default=1.0)
     add.add_argument("--cap", action="append", default=[], metavar="CAPABILITY")
     add.add_argument("--description", default="")
+    edit = sub.add_parser("edit", parents=[common], help="change a task's title, priority, effort, ...")
+    edit.add_argument("task")
+    edit.add_argument("--title")
+    edit.add_argument("--description")
+    edit.add_argument("--priority", choices=["low", "medium", "high", "critical"])
+    edit.add_argument("--effort", type=float)
+    edit.add_argument("--cap", action="append", metavar="CAPABILITY", help="replaces the capabilities")
     dep = sub.add_parser("dep", parents=[common], help="add or remove a dependency")
     dep.add_argument("action", choices=["add", "rm"])
     dep.add_argument("task")
@@ -133,6 +140,12 @@ def _run(args: Any) -> tuple[int, Any, Any]:
                               priority=args.priority, effort=args.effort, capabilities=args.cap,
                               description=args.description)
             return 0, {"id": task}, lambda: print(task)
+        if args.command == "edit":
+            changes = {k: v for k, v in (("title", args.title), ("description", args.description),
+                                         ("priority", args.priority), ("effort", args.effort),
+                                         ("capabilities", tuple(args.cap) if args.cap else None)) if v is not None}
+            p.edit_task(args.task, **changes)
+            return 0, p.task(args.task), None
         if args.command == "dep":
             (p.add_dependency if args.action == "add" else p.remove_dependency)(args.task, args.depends_on)
             return 0, p.task(args.task), None

@@ -36,6 +36,8 @@ def test_a_small_plan_end_to_end(cli):
     assert status["tasks"] == 4 and status["leaves_by_state"] == {"completed": 1, "pending": 2}
     tree = as_json(cli("tree", "--json"))
     assert [n["id"] for n in tree] == ["T1", "T2", "BE"] and tree[2]["children"][0]["id"] == "T4"
+    edited = as_json(cli("edit", "T2", "--priority", "critical", "--effort", "3", "--cap", "go", "--json"))
+    assert (edited["priority"], edited["effort"], edited["capabilities"]) == ("critical", 3.0, ["go"])
     history = as_json(cli("history", "T1", "--json"))
     assert [e["type"] for e in history] == ["task.added", "dependency.added", "task.state_changed",
                                             "task.state_changed"]
