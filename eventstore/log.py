@@ -60,6 +60,7 @@ from .locking import AppendLock, read_generation
 from .reader import LogReader, TornTail
 from .record import PreparedEvent, Record, prepare, seal, utc_timestamp
 from .segments import segment_name
+from .snapshots import SnapshotStore
 
 log = logging.getLogger("eventstore")
 
@@ -290,6 +291,7 @@ class EventLog:
         self.lock_timeout = lock_timeout
         self.log_dir = path / "log"
         self.quarantine_dir = path / "quarantine"
+        self.snapshots = SnapshotStore(path / "snapshots")
         #: torn tails this handle cut off before appending (also logged as warnings)
         self.recovered: list[TailRecovery] = []
         self._meta = meta
@@ -366,8 +368,7 @@ class EventLog:
         earlier part of the first segment that does not parse JSON.
         """
         self._check_open()
-        if not isinstance(from_seq, int) or from_seq < 1:
-            raise InvalidArgumentError(f"from_seq must be an int >= 1, not {from_seq!r}")
+        _check_from_seq(from_seq)
         if to_seq is not None and (not isinstance(to_seq, int) or to_seq < 0):
             raise InvalidArgumentError(f"to_seq must be an int >= 0 or None, not {to_seq!r}")
         return self._read(from_seq, to_seq)
@@ -392,8 +393,7 @@ class EventLog:
         when done.
         """
         self._check_open()
-        if not isinstance(from_seq, int) or from_seq < 1:
-            raise InvalidArgumentError(f"from_seq must be an int >= 1, not {from_seq!r}")
+        _check_from_seq(from_seq)
         return LogReader(self.log_dir, first_seq=from_seq, roll_bytes=self.segment_bytes)
 
     def follow(self, from_seq: int = 1, timeout: float | None = None, stop_event=None) -> Iterator[Record]:
@@ -535,7 +535,8 @@ class EventLog:
         if last is not None:
             self._last_ts = last.ts
 
-    def _catch_up_locked(self) -> None:
+    def _check_generation(self) -> None:
+        """Refuse to go on from positions a repair (by any handle) has made void. O(1), locked."""
         generation = self._lock.generation()
         if generation != self._generation:
             raise LogTruncatedError(
@@ -543,6 +544,9 @@ class EventLog:
                 reason=f"the log was repaired or restored by another handle (generation "
                        f"{self._generation} -> {generation}) while this one was open; reopen it",
             )
+
+    def _catch_up_locked(self) -> None:
+        self._check_generation()
         self._poll()
         torn = self._reader.torn
         if torn is not None:
@@ -718,9 +722,7 @@ class EventLog:
             lock = self._ensure_writer()
             lock.acquire(self.lock_timeout)
             try:
-                if lock.generation() != self._generation:
-                    raise LogTruncatedError(str(self.log_dir), 0, 0, reason="the log was repaired by another "
-                                            "handle while this one was open; reopen it")
+                self._check_generation()
                 with self._gate.rewriting():
                     report = repair(self.log_dir, self.quarantine_dir)
                     self._quarantine_snapshots_after(report)
@@ -742,9 +744,7 @@ class EventLog:
         """Snapshots of records a repair cut describe a past that no longer exists: set them aside."""
         if not report.changed:
             return
-        from .snapshots import SnapshotStore
-
-        store = SnapshotStore(self.path / "snapshots")
+        store = self.snapshots
         stale = [seq for seq in store.seqs() if seq > report.kept_through]
         if not stale:
             return
@@ -760,18 +760,14 @@ class EventLog:
     # -- snapshots ---------------------------------------------------------
     def save_snapshot(self, seq: int, data: bytes) -> Path:
         """Store opaque ``data`` describing the state after record ``seq``, atomically."""
-        from .snapshots import SnapshotStore
-
         last = self.last_seq
         if not isinstance(seq, int) or not 0 <= seq <= last:
             raise InvalidArgumentError(f"snapshot seq must be between 0 and the log's last seq {last}, not {seq!r}")
-        return SnapshotStore(self.path / "snapshots").save(seq, data)
+        return self.snapshots.save(seq, data)
 
     def prune_snapshots(self, keep: int = 3) -> list[int]:
         """Delete all but the ``keep`` newest snapshots (they are derived data)."""
-        from .snapshots import SnapshotStore
-
-        return SnapshotStore(self.path / "snapshots").prune(keep)
+        return self.snapshots.prune(keep)
 
     def load_snapshot(self, max_seq: int | None = None):
         """The newest intact snapshot at or before ``max_seq`` and the log's end, or None.
@@ -779,8 +775,11 @@ class EventLog:
         A damaged snapshot, or one beyond the log's end, is skipped with a
         warning: snapshots are derived data and never trusted over the log.
         """
-        from .snapshots import SnapshotStore
-
         last = self.last_seq
         limit = last if max_seq is None else min(max_seq, last)
-        return SnapshotStore(self.path / "snapshots").load(limit, last)
+        return self.snapshots.load(limit, last)
+
+
+def _check_from_seq(from_seq: object) -> None:
+    if not isinstance(from_seq, int) or from_seq < 1:
+        raise InvalidArgumentError(f"from_seq must be an int >= 1, not {from_seq!r}")

@@ -1,16 +1,18 @@
 """Lock-free, resumable forward reading of a log.
 
 A :class:`LogReader` holds a position (segment, byte offset, next seq) and
-yields every complete, checksum-valid record from there to the log's current
-end. It takes no lock: a writer appends whole lines with one ``write`` call,
-so a reader either sees a record entirely or sees an incomplete last line,
-which it leaves for the next call.
+yields every whole batch of checksum-valid records from there to the log's
+current end. It takes no lock: a writer appends a batch with one ``write``
+call, and every record of a multi-record batch names the batch's last seq, so
+a reader returns a batch once all of it is there and leaves an unfinished
+batch or line for the next call.
 
 Damage is classified the same way everywhere:
 
-* **torn tail**: an invalid line in the *last* segment with no valid record
-  after it (a writer died mid-write, or a power loss lost unflushed bytes).
-  Readers stop before it; the next writer cuts it off into quarantine.
+* **torn tail**: an unfinished batch and/or invalid bytes at the end of the
+  *last* segment, with no valid record after them (a writer died mid-write,
+  or a power loss lost unflushed bytes). Readers stop before the unfinished
+  batch; the next writer cuts it off, whole, into quarantine.
 * **mid-log damage**: an invalid line followed by a valid record, or any
   invalid line in a sealed segment, or a missing segment. Readers yield
   everything before it and then raise :class:`CorruptLogError`.

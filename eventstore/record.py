@@ -1,14 +1,16 @@
 """The on-disk record: one JSON object per line, sealed by a CRC-32.
 
-A record line is the JSON object ``{"seq","id","type","ts","cmd","data","crc"}``
+A record line is the JSON object ``{"seq","id","type","ts","cmd",["end",]"data","crc"}``
 written with no insignificant whitespace, UTF-8, newline-terminated::
 
     {"seq":7,"id":"9f..","type":"task.added","ts":"2026-11-28T15:56:58.123456Z","cmd":null,"data":{..},"crc":"1a2b3c4d"}
 
+``end`` appears only in a batch of two or more records: the seq of the
+batch's last record, so that readers can tell a whole batch from part of one.
 ``crc`` is the CRC-32 (zlib, as 8 lowercase hex digits) of every byte of the
 line before ``,"crc":``. Because the checksum sits in a fixed-width suffix, a
 line is verified without parsing it: O(len) with zlib's C loop, then one
-``json.loads``. JSON strings never contain a raw newline, so a line break
+``orjson.loads``. JSON strings never contain a raw newline, so a line break
 always ends a record.
 
 Everything here is pure (no I/O): encoding happens in two halves so that the
@@ -57,7 +59,6 @@ class Record(NamedTuple):
 class PreparedEvent(NamedTuple):
     """An event validated and serialised outside the lock, awaiting seq and ts."""
 
-    type: str
     pre: bytes  # b',"id":..,"type":..,"ts":"'   (seq goes before, ts after)
     cmd: bytes  # b'","cmd":..'                    (then the batch end, if any)
     data: bytes  # b',"data":..'
@@ -126,7 +127,7 @@ def prepare(
             + TS_LEN + SUFFIX_LEN)
     if size > max_record_bytes:
         raise RecordTooLargeError(index, size, max_record_bytes)
-    return PreparedEvent(etype, pre, cmd_part, data_part, size)
+    return PreparedEvent(pre, cmd_part, data_part, size)
 
 
 #: integers must fit in 64 bits: wider ones lose precision in most JSON readers

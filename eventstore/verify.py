@@ -100,8 +100,7 @@ def verify(log_dir: Path) -> VerifyReport:
         finally:
             os.close(fd)
     if first is not None:
-        # The readers' verdict comes first; a line-level torn tail is the same tail.
-        # the same tail, or the same hole, seen line by line: listed once
+        # The readers' verdict comes first; the same tail or hole seen line by line is listed once.
         same_kind = first.kind if first.kind in (TORN_TAIL, MISSING_SEGMENT) else None
         rest = [p for p in report.problems if p.kind != same_kind
                 and (p.file, p.offset) != (first.file, first.offset)]

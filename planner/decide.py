@@ -42,6 +42,16 @@ def _height(graph: TaskGraph, task: str) -> int:
     return 1 + max((_height(graph, c) for c in children), default=0)
 
 
+def _check_can_contain(graph: TaskGraph, parent: str) -> None:
+    """A leaf someone is working on cannot become a container (its work would vanish)."""
+    node = _task(graph, parent, "parent")
+    if node.state not in (ev.TaskState.PENDING, *DONE) and not graph.index.children[parent]:
+        raise DomainError(
+            f"{parent} is {node.state}: a task being worked on cannot become a container; "
+            "finish or release it first, or put the task elsewhere"
+        )
+
+
 def _generated_id(graph: TaskGraph) -> str:
     """``T<n>``, the smallest n above the task count that is free: readable and, decided
     under the log lock, unique across every process."""
@@ -56,12 +66,7 @@ def _add_task(graph: TaskGraph, c: ev.AddTask) -> list[Any]:
     if task in graph.tasks:
         raise DuplicateTask(task)
     if c.parent is not None:
-        parent = _task(graph, c.parent, "parent")
-        if parent.state not in (ev.TaskState.PENDING, *DONE) and not graph.index.children[parent.id]:
-            raise DomainError(
-                f"{c.parent} is {parent.state}: a task being worked on cannot become a container; "
-                "finish or release it first, or add the new task elsewhere"
-            )
+        _check_can_contain(graph, c.parent)
     if _depth(graph, c.parent) + 1 > graph.max_depth:
         raise DomainError(f"{task} would be at depth {_depth(graph, c.parent) + 1}, over the project's "
                           f"limit of {graph.max_depth}")
@@ -88,9 +93,7 @@ def _edit_task(graph: TaskGraph, c: ev.EditTask) -> list[Any]:
 def _move_task(graph: TaskGraph, c: ev.MoveTask) -> list[Any]:
     node = _task(graph, c.id)
     if c.parent is not None:
-        parent = _task(graph, c.parent, "parent")
-        if parent.state not in (ev.TaskState.PENDING, *DONE) and not graph.index.children[parent.id]:
-            raise DomainError(f"{c.parent} is {parent.state}: a task being worked on cannot become a container")
+        _check_can_contain(graph, c.parent)
     if node.parent == c.parent:
         return []
     chain = graph.index.move_cycle(c.id, c.parent)

@@ -32,7 +32,7 @@ from projections.graph import TaskGraph
 
 from . import events as ev
 from .decide import decide
-from .errors import DomainError, ProjectNotFound
+from .errors import DomainError, ProjectNotFound, UnknownTask
 
 
 class Planner:
@@ -195,8 +195,6 @@ class Planner:
     # -- queries -----------------------------------------------------------------
     def task(self, task: str) -> dict[str, Any]:
         """One task as a plain dict (facts, derived state, dependencies). Raises UnknownTask."""
-        from .errors import UnknownTask
-
         self.refresh()
         node = self.graph.tasks.get(task)
         if node is None:

@@ -78,9 +78,6 @@ class TaskGraph:
         self.ready: SortedList = SortedList()
 
     # -- queries -----------------------------------------------------------
-    def is_container(self, task: str) -> bool:
-        return bool(self.index.children[task])
-
     def is_ready(self, node: TaskNode) -> bool:
         return (
             node.state is TaskState.PENDING and node.open_deps == 0 and node.held == 0
