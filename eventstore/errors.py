@@ -96,18 +96,30 @@ class RecordTooLargeError(InvalidEventError):
         self.reason = f"{size} bytes > {limit}"
 
 
+#: kinds of damage, in the words errors and reports use (set where the damage is found)
+TORN_TAIL = "torn_tail"  # an unfinished batch or invalid bytes at the very end (a crash mid-write)
+CHECKSUM = "checksum"  # a complete JSON line whose checksum does not match
+MALFORMED = "malformed"  # cut short, not UTF-8, not JSON, or not a record
+GAP = "gap"  # a valid record whose seq is not the next one
+INCOMPLETE_BATCH = "incomplete_batch"  # a batch whose last record is missing, not at the very end
+MISSING_SEGMENT = "missing_segment"
+UNREADABLE_SEGMENT = "unreadable_segment"
+
+
 class CorruptLogError(EventStoreError):
     """A record that is followed by valid records is damaged (mid-log damage).
 
     Never repaired automatically: records up to ``seq - 1`` stay readable;
     ``EventLog.repair()`` cuts the log at the damage after keeping a backup.
+    ``kind`` is one of the damage kinds above.
     """
 
-    def __init__(self, file: str, offset: int, seq: int | None, reason: str):
+    def __init__(self, file: str, offset: int, seq: int | None, reason: str, kind: str = MALFORMED):
         self.file = file
         self.offset = offset
         self.seq = seq
         self.reason = reason
+        self.kind = kind
         where = f"{file} at byte {offset}"
         if seq is not None:
             where += f" (expected seq {seq})"

@@ -27,7 +27,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CorruptLogError, EventStoreError, LogTruncatedError
+from .errors import (
+    INCOMPLETE_BATCH,
+    MALFORMED,
+    MISSING_SEGMENT,
+    CorruptLogError,
+    EventStoreError,
+    LogTruncatedError,
+)
 from .record import Damage, Record, decode, decode_buffer, is_valid
 from .segments import CHUNK_BYTES, fast_batch_end, fast_seq, iter_lines, list_segments, segment_name
 
@@ -108,6 +115,7 @@ class LogReader:
             return CorruptLogError(
                 str(segments[0].path), 0, 1,
                 f"the first segment starts at seq {segments[0].first_seq}: the segment(s) before it are missing",
+                MISSING_SEGMENT,
             )
         return None
 
@@ -165,6 +173,7 @@ class LogReader:
                     nxt, 0, self.next_seq,
                     f"segment {segment_name(self.next_seq)} is missing: {self.segment_path.name} ends at seq "
                     f"{self.next_seq - 1} but later segments exist",
+                    MISSING_SEGMENT,
                 )
             return
 
@@ -200,14 +209,15 @@ class LogReader:
             seq = self.next_seq + whole
             try:
                 decode(line, seq)
-                reason = "a valid record that does not fit the batch it follows"
+                reason, kind = "a valid record that does not fit the batch it follows", INCOMPLETE_BATCH
             except Damage as damage:
-                reason = damage.reason
+                reason, kind = damage.reason, damage.kind
             if is_valid(line):
-                raise CorruptLogError(file, offset, seq, f"{reason} (a complete record out of place is never cut)")
+                raise CorruptLogError(file, offset, seq, f"{reason} (a complete record out of place is never cut)",
+                                      kind)
             for _, later in lines:
                 if is_valid(later):
-                    raise CorruptLogError(file, offset, seq, f"{reason}, followed by valid records")
+                    raise CorruptLogError(file, offset, seq, f"{reason}, followed by valid records", kind)
             break
         else:
             if whole == 0:
@@ -216,7 +226,8 @@ class LogReader:
             what = f"{whole} record(s) of a batch whose last record is missing"
             reason = what if reason is None else f"{what}, then {reason}"
         if sealed:
-            raise CorruptLogError(file, self.offset, self.next_seq, f"{reason} (in a sealed segment)")
+            raise CorruptLogError(file, self.offset, self.next_seq, f"{reason} (in a sealed segment)",
+                                  INCOMPLETE_BATCH if whole else MALFORMED)
         self.torn = TornTail(file, self.offset, self.next_seq, reason)
 
     # -- file handles ------------------------------------------------------
@@ -228,7 +239,8 @@ class LogReader:
             except FileNotFoundError:
                 if self.segment_first == 1 and self.offset == 0:
                     raise EventStoreError(f"the log's first segment {path} is missing") from None
-                raise CorruptLogError(str(path), 0, self.next_seq, "segment file is missing") from None
+                raise CorruptLogError(str(path), 0, self.next_seq, "segment file is missing",
+                                      MISSING_SEGMENT) from None
         return self._fd
 
     def _close_fd(self) -> None:

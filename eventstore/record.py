@@ -27,9 +27,10 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from .errors import InvalidEventError, RecordTooLargeError
+from .errors import CHECKSUM, GAP, MALFORMED, InvalidEventError, RecordTooLargeError
 
 _CRC_TAG = b',"crc":"'
+_CHECKSUM_MISMATCH = "checksum mismatch"
 #: bytes after the checksummed body: ``,"crc":"`` + 8 hex + ``"}`` + newline
 SUFFIX_LEN = len(_CRC_TAG) + 8 + 2 + 1
 #: widest possible ``"seq":<n>`` header difference, so the size cap is exact
@@ -165,10 +166,12 @@ def seal(seq: int, ts: bytes, prepared: PreparedEvent, end: int | None = None) -
 
 
 class Damage(Exception):
-    """A line that is not a valid record; ``reason`` says precisely why."""
+    """A line that is not a valid record; ``reason`` says precisely why, ``kind`` which
+    kind of damage it is (see :mod:`eventstore.errors`)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, kind: str = MALFORMED):
         self.reason = reason
+        self.kind = kind
         super().__init__(reason)
 
 
@@ -180,14 +183,15 @@ def decode(line: bytes, expected_seq: int) -> Record:
     ``expected_seq``.
     """
     if not sealed(line):
-        raise Damage(_diagnose(line))
+        reason = _diagnose(line)
+        raise Damage(reason, CHECKSUM if reason == _CHECKSUM_MISMATCH else MALFORMED)
     try:
         obj = orjson.loads(line)  # 4.8x json.loads here; exact, since prepare() refuses what it would alter
         record = Record(obj["seq"], obj["id"], obj["type"], obj["ts"], obj["cmd"], obj["data"])
     except (ValueError, KeyError, TypeError):
         raise Damage("checksum matches but the line is not a record of the expected shape") from None
     if record.seq != expected_seq:
-        raise Damage(f"seq {record.seq} where seq {expected_seq} was expected (a gap or a duplicate)")
+        raise Damage(f"seq {record.seq} where seq {expected_seq} was expected (a gap or a duplicate)", GAP)
     return record
 
 
@@ -300,5 +304,5 @@ def _diagnose(line: bytes) -> str:
         return "not valid JSON"
     if _CRC_TAG not in line:
         return "JSON without a checksum field (was the file edited by hand?)"
-    return "checksum mismatch"
+    return _CHECKSUM_MISMATCH
 

@@ -16,20 +16,21 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import CorruptLogError, EventStoreError
+from .errors import (  # noqa: F401 - the kinds are part of this module's reports
+    CHECKSUM,
+    GAP,
+    INCOMPLETE_BATCH,
+    MALFORMED,
+    MISSING_SEGMENT,
+    TORN_TAIL,
+    UNREADABLE_SEGMENT,
+    CorruptLogError,
+    EventStoreError,
+)
 from .fsutil import fsync_dir, os_error, quarantine
 from .reader import LogReader
 from .record import Damage, decode, read_seq
 from .segments import iter_lines, list_segments, segment_name
-
-#: kinds of problem, in the words the reports use
-TORN_TAIL = "torn_tail"  # invalid bytes at the very end (a crash mid-write)
-CHECKSUM = "checksum"  # a complete JSON line whose checksum does not match
-MALFORMED = "malformed"  # not UTF-8, not JSON, or not a record
-GAP = "gap"  # a valid record whose seq is not the next one
-INCOMPLETE_BATCH = "incomplete_batch"  # a batch whose last record is missing, not at the very end
-MISSING_SEGMENT = "missing_segment"
-UNREADABLE_SEGMENT = "unreadable_segment"
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def _intact_prefix(log_dir: Path, report: VerifyReport) -> Problem | None:
         torn = reader.torn
         problem = None if torn is None else Problem(TORN_TAIL, torn.file, torn.offset, torn.seq, torn.reason)
     except CorruptLogError as err:
-        problem = Problem(_kind(err.reason), err.file, err.offset, err.seq, err.reason)
+        problem = Problem(err.kind, err.file, err.offset, err.seq, err.reason)
     finally:
         reader.close()
     report.intact_through = reader.next_seq - 1
@@ -129,18 +130,6 @@ def _intact_prefix(log_dir: Path, report: VerifyReport) -> Problem | None:
     else:
         report.cut_file, report.cut_offset = str(reader.segment_path), reader.offset
     return problem
-
-
-def _kind(reason: str) -> str:
-    if "batch" in reason:
-        return INCOMPLETE_BATCH
-    if "missing" in reason and "segment" in reason:
-        return MISSING_SEGMENT
-    if reason.startswith("checksum"):
-        return CHECKSUM
-    if "was expected" in reason:
-        return GAP
-    return MALFORMED
 
 
 class _Scan:
@@ -164,7 +153,7 @@ class _Scan:
             except Damage as damage:
                 seq = read_seq(line)
                 if seq is None:
-                    bad = bad or (offset, damage.reason, self.expected)
+                    bad = bad or (offset, damage.reason, self.expected, damage.kind)
                     continue
                 # A valid record, but not the seq expected here.
                 if bad is not None:
@@ -187,9 +176,8 @@ class _Scan:
             else:
                 self._bad_run(file, bad, " (at the end of a sealed segment)")
 
-    def _bad_run(self, file: str, bad: tuple[int, str, int], extra: str) -> None:
-        kind = CHECKSUM if bad[1].startswith("checksum") else MALFORMED
-        self.problem(kind, file, bad[0], bad[1] + extra, seq=bad[2])
+    def _bad_run(self, file: str, bad: tuple[int, str, int, str], extra: str) -> None:
+        self.problem(bad[3], file, bad[0], bad[1] + extra, seq=bad[2])
 
     def _valid(self, seq: int) -> None:
         self.report.valid_records += 1
