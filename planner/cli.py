@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     ready.add_argument("--limit", type=int)
     sub.add_parser("status", parents=[common], help="counts per state, mode, size")
     sub.add_parser("tree", parents=[common], help="the task tree")
+    analyze = sub.add_parser("analyze", parents=[common],
+                             help="critical path, parallel levels, bottlenecks, capabilities, progress")
+    analyze.add_argument("--top", type=int, default=10, help="how many bottlenecks to list (default 10)")
     history = sub.add_parser("history", parents=[common], help="the events of one task")
     history.add_argument("task")
     replay = sub.add_parser("replay", parents=[common], help="rebuild every projection from the log")
@@ -168,6 +171,9 @@ def _run(args: Any) -> tuple[int, Any, Any]:
         if args.command == "status":
             stats = p.stats()
             return 0, stats, lambda: _print_status(stats)
+        if args.command == "analyze":
+            report = p.analysis(top=args.top)
+            return 0, report, lambda: _print_analysis(report)
         if args.command == "tree":
             tree = _tree(p)
             return 0, tree, lambda: _print_tree(tree)
@@ -258,6 +264,23 @@ def _print_table(rows: list[dict], columns: list[str]) -> None:
 def _print_task(task: dict) -> None:
     for key, value in task.items():
         print(f"{key:>15}: {value}")
+
+
+def _print_analysis(a: dict) -> None:
+    print(f"{a['tasks']} tasks ({a['leaves']} leaves, depth {a['max_depth']}), effort {a['total_effort']:g} "
+          f"({a['remaining_effort']:g} remaining, {a['progress']:.0%} done)")
+    print(f"critical path ({a['critical_path_effort']:g}): {' -> '.join(a['critical_path']) or '-'}")
+    widths = [len(level) for level in a["levels"]]
+    print(f"{len(widths)} levels; widest {max(widths, default=0)} tasks can run in parallel")
+    for n, level in enumerate(a["levels"][:10]):
+        shown = ", ".join(level[:8]) + (f", ... (+{len(level) - 8})" if len(level) > 8 else "")
+        print(f"  level {n}: {shown}")
+    if a["bottlenecks"]:
+        print("bottlenecks (tasks waited on by the most others):")
+        for b in a["bottlenecks"]:
+            print(f"  {b['id']:<24} {b['dependents']} waiting")
+    if a["capabilities"]:
+        print("capabilities: " + ", ".join(f"{k} {v}" for k, v in a["capabilities"].items()))
 
 
 def _print_status(stats: dict) -> None:

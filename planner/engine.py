@@ -215,9 +215,20 @@ class Planner:
         return sorted(self.graph.tasks)
 
     def ready(self, limit: int | None = None) -> list[str]:
-        """Ready task ids, best first (priority, then age). O(limit + log n)."""
+        """Ready task ids, best first (priority, then critical-path weight, then age).
+        O(limit + log n); O(n + e) more after a change to the structure (see
+        :mod:`projections.graph`)."""
         self.refresh()
         return self.graph.ready_ids(limit)
+
+    def analysis(self, top: int = 10) -> dict[str, Any]:
+        """Levels (what can run in parallel), the critical path by effort, the ``top``
+        bottlenecks, capabilities, progress: see :mod:`projections.analysis`. O(n + e)
+        plus the exact bottleneck count."""
+        from projections.analysis import analyze
+
+        self.refresh()
+        return analyze(self.graph, top=top).to_dict()
 
     def stats(self) -> dict[str, Any]:
         self.refresh()

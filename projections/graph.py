@@ -9,12 +9,21 @@ I/O), total on a valid log, and incremental. What it maintains, per task:
 * ``held``: how many of its containers have open dependencies (a container's
   dependencies hold back everything under it).
 * ready: a pending leaf with ``open_deps == 0`` and ``held == 0``. The ready
-  queue is a ``SortedList`` ordered by priority (highest first), then age
-  (the seq of the event that added the task), then id.
+  queue is a ``SortedList`` ordered by priority (highest first), then
+  critical-path weight (highest first: the effort of the longest chain of work
+  from the task's start to the end of the project, see
+  :mod:`projections.analysis`), then age (the seq of the event that added the
+  task), then id.
 
 Costs per event: a state change O(log n) plus the dependents and containers
 whose done-ness flips with it; adding a dependency O(depth + log n); when a
 container's open dependencies go from none to some (or back), O(its subtree).
+Weights change only with the structure (a task added, moved or re-estimated,
+a dependency added or removed), and one such event can change the weight of
+every task upstream of it, so they are not pushed per event: the event marks
+them stale, and the next query of the ready queue recomputes all weights in
+one O(n + e) pass and re-sorts the ready queue, O(r log r) for r ready tasks.
+State changes, the bulk of a working project's events, never touch them.
 ``recompute()`` rebuilds everything from the stored facts in O(n + e), for
 tests and ``replay --verify``.
 """
@@ -38,7 +47,7 @@ class TaskNode:
     __slots__ = (
         "id", "title", "description", "parent", "priority", "effort", "capabilities",
         "metadata", "verify_command", "state", "added_seq", "checkpoint",
-        "done", "open_children", "open_deps", "held",
+        "done", "open_children", "open_deps", "held", "weight",
     )
 
     def __init__(self, event: Any, seq: int):
@@ -58,9 +67,10 @@ class TaskNode:
         self.open_children = 0
         self.open_deps = 0
         self.held = 0
+        self.weight = event.effort  # until the graph's next weight refresh
 
     def ready_key(self) -> tuple:
-        return (-PRIORITY_RANK[self.priority], self.added_seq, self.id)
+        return (-PRIORITY_RANK[self.priority], -self.weight, self.added_seq, self.id)
 
 
 class TaskGraph:
@@ -76,6 +86,7 @@ class TaskGraph:
         self.index = DependencyIndex()
         self.counts: Counter[TaskState] = Counter()  # leaves per state
         self.ready: SortedList = SortedList()
+        self.weights_fresh = True  # False after a structural change: see refresh_weights()
 
     # -- queries -----------------------------------------------------------
     def is_ready(self, node: TaskNode) -> bool:
@@ -85,9 +96,24 @@ class TaskGraph:
         )
 
     def ready_ids(self, limit: int | None = None) -> list[str]:
-        """The ready tasks, best first. O(limit) (O(k + log n) for a slice)."""
+        """The ready tasks, best first. O(limit) (O(k + log n) for a slice), after a
+        weight refresh if the structure changed since the last one."""
+        self.refresh_weights()
         keys = self.ready if limit is None else self.ready[:limit]
         return [key[-1] for key in keys]
+
+    def refresh_weights(self) -> None:
+        """Recompute every task's critical-path weight if the structure changed, and
+        re-sort the ready queue by them. O(n + e + r log r); nothing when fresh."""
+        if self.weights_fresh:
+            return
+        from .analysis import Structure  # the analysis module is only needed once weights are
+
+        weights = Structure.of_graph(self).weights()
+        for task, node in self.tasks.items():
+            node.weight = weights[task]
+        self.ready = SortedList(self.tasks[key[-1]].ready_key() for key in self.ready)
+        self.weights_fresh = True
 
     # -- evolve --------------------------------------------------------------
     def apply(self, seq: int, event: Any) -> None:
@@ -103,6 +129,7 @@ class TaskGraph:
         self.mode = e.mode
 
     def _on_task_added(self, e: Any, seq: int) -> None:
+        self.weights_fresh = False
         node = TaskNode(e, seq)
         self.tasks[node.id] = node
         parent = self.tasks[e.parent] if e.parent is not None else None
@@ -118,6 +145,8 @@ class TaskGraph:
         self._rank(node)
 
     def _on_task_edited(self, e: Any, seq: int) -> None:
+        if e.effort is not None:
+            self.weights_fresh = False
         node = self.tasks[e.id]
         self._unrank(node)
         for field in ("title", "description", "priority", "effort", "capabilities", "metadata", "verify_command"):
@@ -127,6 +156,7 @@ class TaskGraph:
         self._rank(node)
 
     def _on_task_moved(self, e: Any, seq: int) -> None:
+        self.weights_fresh = False
         node = self.tasks[e.id]
         old = self.tasks[node.parent] if node.parent is not None else None
         if old is not None:
@@ -148,11 +178,13 @@ class TaskGraph:
                 self._rank(parent)
 
     def _on_dependency_added(self, e: Any, seq: int) -> None:
+        self.weights_fresh = False
         self.index.add_edge(e.task, e.depends_on)
         if not self.tasks[e.depends_on].done:
             self._change_open_deps(self.tasks[e.task], +1)
 
     def _on_dependency_removed(self, e: Any, seq: int) -> None:
+        self.weights_fresh = False
         self.index.remove_edge(e.task, e.depends_on)
         if not self.tasks[e.depends_on].done:
             self._change_open_deps(self.tasks[e.task], -1)
@@ -260,6 +292,7 @@ class TaskGraph:
             node.open_deps = derived["open_deps"][task]
             node.held = derived["held"][task]
             node.open_children = sum(1 for c in graph.index.children[task] if not derived["done"][c])
+            node.weight = derived["weights"][task]
         graph.counts = Counter(derived["counts"])
         graph.ready = SortedList(derived["ready"])
         return graph
@@ -288,19 +321,25 @@ class TaskGraph:
             is_done(task)
         open_deps = {t: sum(1 for d in self.index.depends_on[t] if not done[d]) for t in self.tasks}
         held = {t: sum(1 for a in self.index.ancestors(t) if open_deps[a]) for t in self.tasks}
+        from .analysis import Structure
+
+        weights = Structure.of_graph(self).weights()
         ready = sorted(
-            self.tasks[t].ready_key() for t in self.tasks
-            if not children[t] and self.tasks[t].state is TaskState.PENDING and not open_deps[t] and not held[t]
+            (-PRIORITY_RANK[node.priority], -weights[t], node.added_seq, t) for t, node in self.tasks.items()
+            if not children[t] and node.state is TaskState.PENDING and not open_deps[t] and not held[t]
         )
         counts = Counter(self.tasks[t].state for t in self.tasks if not children[t])
-        return {"done": done, "open_deps": open_deps, "held": held, "ready": ready, "counts": counts}
+        return {"done": done, "open_deps": open_deps, "held": held, "ready": ready, "counts": counts,
+                "weights": weights}
 
     def derived(self) -> dict[str, Any]:
         """The incrementally maintained counterparts of :meth:`recompute`."""
+        self.refresh_weights()
         return {
             "done": {t: n.done for t, n in self.tasks.items()},
             "open_deps": {t: n.open_deps for t, n in self.tasks.items()},
             "held": {t: n.held for t, n in self.tasks.items()},
             "ready": list(self.ready),
             "counts": +self.counts,
+            "weights": {t: n.weight for t, n in self.tasks.items()},
         }
