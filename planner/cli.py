@@ -39,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("init", parents=[common], help="create the project")
+    imp = sub.add_parser("import", parents=[common],
+                         help="add the tasks of a plan file (fixture JSON, or a Markdown outline .md)")
+    imp.add_argument("file")
+    imp.add_argument("--skip-invalid", action="store_true",
+                     help="import the valid tasks and record what was dropped (default: all or nothing)")
+    exp = sub.add_parser("export", parents=[common], help="write the project as json (re-importable), dot or mermaid")
+    exp.add_argument("--format", choices=["json", "dot", "mermaid"], default="json")
+    exp.add_argument("--output", "-o", metavar="FILE", help="write here (atomically) instead of standard output")
     add = sub.add_parser("add", parents=[common], help="add a task")
     add.add_argument("title")
     add.add_argument("--id")
@@ -99,9 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = _run(args)
     except (DomainError, EventStoreError, ValidationError) as exc:
-        message = _one_line(exc)
+        problems = getattr(exc, "problems", None)  # an import lists every problem, one per line
+        message = str(exc) if problems else _one_line(exc)
         if args.json:
-            print(json.dumps({"error": {"type": type(exc).__name__, "message": message}}))
+            error = {"type": type(exc).__name__, "message": message.splitlines()[0]}
+            if problems:
+                error["problems"] = [{"where": w, "problem": p} for w, p in problems]
+            print(json.dumps({"error": error}))
         else:
             print(f"planner: {message}", file=sys.stderr)
         return 2
@@ -137,6 +149,8 @@ def _run(args: Any) -> tuple[int, Any, Any]:
         return 0, stats, lambda: print(f"project {args.project} ready in {args.home}")
     if args.command == "replay":
         return _replay(args)
+    if args.command == "import":
+        return _import(args)
     with _open(args) as p:
         if args.command == "add":
             task = p.add_task(args.title, id=args.id, parent=args.parent, depends_on=args.after,
@@ -171,6 +185,8 @@ def _run(args: Any) -> tuple[int, Any, Any]:
         if args.command == "status":
             stats = p.stats()
             return 0, stats, lambda: _print_status(stats)
+        if args.command == "export":
+            return _export(p, args)
         if args.command == "analyze":
             report = p.analysis(top=args.top)
             return 0, report, lambda: _print_analysis(report)
@@ -183,6 +199,43 @@ def _run(args: Any) -> tuple[int, Any, Any]:
             return 0, events, lambda: [print(f"{e['seq']:>6}  {e['ts']}  {e['type']:<22} {json.dumps(e['data'])}")
                                        for e in events]
     raise AssertionError(args.command)
+
+
+def _import(args: Any) -> tuple[int, Any, Any]:
+    from .importing import import_plan, read_plan
+
+    plan = read_plan(args.file)  # before creating anything: a bad file leaves no project behind
+    with _open(args, create=True) as p:
+        report = import_plan(p, plan, skip_invalid=args.skip_invalid)
+    mismatched = report.get("expected_outcomes", {}).get("mismatched", [])
+
+    def human() -> None:
+        print(f"imported {report['imported']} tasks from {report['source']} into {args.project}")
+        for d in report["dropped"]:
+            print(f"  dropped {d['where']}: {d['problem']}")
+        outcomes = report.get("expected_outcomes")
+        if outcomes:
+            print(f"expected outcomes: {len(outcomes['matched'])} match, {len(mismatched)} differ"
+                  + (f", not checked: {', '.join(outcomes['unchecked'])}" if outcomes["unchecked"] else ""))
+            for m in mismatched:
+                print(f"  {m['key']}: the file expects {m['expected']}, the planner computes {m['computed']}")
+
+    return (1 if mismatched else 0), report, human
+
+
+def _export(p: Any, args: Any) -> tuple[int, Any, Any]:
+    from .exporting import FORMATS
+
+    p.refresh()
+    text = FORMATS[args.format](p.graph)
+    if args.output:
+        from eventstore.fsutil import atomic_write
+
+        atomic_write(args.output, text.encode())
+        return 0, {"written": args.output, "format": args.format, "bytes": len(text.encode())}, None
+    if args.json and args.format == "json":
+        return 0, json.loads(text), None
+    return 0, {"format": args.format, "text": text}, lambda: sys.stdout.write(text)
 
 
 def _mentions(data: dict, task: str) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 from projections.graph import TaskGraph
 
 from . import events as ev
+from .batch import decide_add_tasks
 from .errors import CycleError, DomainError, DuplicateTask, UnknownTask
 from .states import DONE, check_transition
 
@@ -154,6 +155,7 @@ def _record_checkpoint(graph: TaskGraph, c: ev.RecordCheckpoint) -> list[Any]:
 
 _DECIDERS: dict[type, Callable[[TaskGraph, Any], list[Any]]] = {
     ev.AddTask: _add_task,
+    ev.AddTasks: decide_add_tasks,
     ev.EditTask: _edit_task,
     ev.MoveTask: _move_task,
     ev.AddDependency: _add_dependency,

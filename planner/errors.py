@@ -38,3 +38,17 @@ class ProjectNotFound(DomainError):
         self.project, self.home = project, home
         super().__init__(f"no project {project!r} in {home}: create it with `planner init` "
                          "(or Planner.open(..., create=True))")
+
+
+class InvalidPlanError(DomainError):
+    """A batch of tasks (an import, a decomposition) with problems; nothing was written.
+
+    ``problems`` lists every one as ``(where, what)``, ``where`` being a JSON path
+    (``tasks[3].dependencies[0]``) or ``file:line``.
+    """
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.source, self.problems = source, problems
+        lines = "\n".join(f"  {where}: {what}" for where, what in problems)
+        super().__init__(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {source}, nothing "
+                         f"imported (--skip-invalid imports the rest):\n{lines}")

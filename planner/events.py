@@ -137,6 +137,16 @@ class CheckpointRecorded(_Event):
     by: str | None = None
 
 
+class TasksImported(_Event):
+    """Closes a batch of tasks added from elsewhere (a file, a decomposer): where from,
+    how many, and what was left out and why (``--skip-invalid``), for the audit trail."""
+
+    type: Literal["project.imported"] = "project.imported"
+    source: str
+    tasks: int
+    dropped: tuple[dict[str, str], ...] = ()  # {"where": JSON path or file:line, "problem": ...}
+
+
 Event = Annotated[
     ProjectCreated
     | TaskAdded
@@ -146,14 +156,15 @@ Event = Annotated[
     | DependencyRemoved
     | TaskStateChanged
     | ModeChanged
-    | CheckpointRecorded,
+    | CheckpointRecorded
+    | TasksImported,
     Field(discriminator="type"),
 ]
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 EVENT_MODELS: dict[str, type[_Event]] = {
     model.model_fields["type"].default: model
     for model in (ProjectCreated, TaskAdded, TaskEdited, TaskMoved, DependencyAdded,
-                  DependencyRemoved, TaskStateChanged, ModeChanged, CheckpointRecorded)
+                  DependencyRemoved, TaskStateChanged, ModeChanged, CheckpointRecorded, TasksImported)
 }
 #: the version each event type is written at today
 CURRENT_VERSION: dict[str, int] = {name: model.model_fields["v"].default for name, model in EVENT_MODELS.items()}
@@ -251,4 +262,35 @@ class RecordCheckpoint(_Command):
     by: str | None = None
 
 
-Command = AddTask | EditTask | MoveTask | AddDependency | RemoveDependency | Transition | SetMode | RecordCheckpoint
+class TaskSpec(_Model):
+    """One task of a batch (:class:`AddTasks`): like :class:`AddTask`, plus the state it is
+    in (an imported plan may be under way) and ``where`` it came from, for messages."""
+
+    id: TaskId | None = None  # generated when absent
+    title: Name
+    description: str = ""
+    parent: TaskId | None = None  # a task of the batch or of the project
+    depends_on: tuple[TaskId, ...] = ()  # tasks of the batch or of the project
+    priority: Priority = "medium"
+    effort: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
+    capabilities: tuple[Capability, ...] = ()
+    metadata: dict[str, Any] = {}
+    verify_command: str | None = None
+    state: TaskState = TaskState.PENDING
+    where: str | None = None  # "tasks[3]", "plan.md:12": how messages point at it
+
+
+class AddTasks(_Command):
+    """Add many tasks at once, all or nothing (or, with ``skip_invalid``, all the valid
+    ones): an import, a decomposition. ``problems`` are those found before deciding
+    (schema errors), so that every problem is reported together."""
+
+    tasks: tuple[TaskSpec, ...]
+    source: str | None = None  # recorded in a TasksImported event when given
+    skip_invalid: bool = False
+    problems: tuple[tuple[str, str], ...] = ()  # (where, what)
+    dependencies_key: str = "depends_on"  # the field names the source uses, for the
+    state_key: str = "state"  # JSON paths of problems (a fixture says "dependencies", "status")
+
+
+Command = AddTask | AddTasks | EditTask | MoveTask | AddDependency | RemoveDependency | Transition | SetMode | RecordCheckpoint

@@ -43,6 +43,19 @@ class DependencyIndex:
         self.dependents: dict[str, set[str]] = {}  # Y -> the tasks that depend on Y
         self.reach: dict[str, Counter[str]] = {}  # targets of edges from X's subtree
 
+    def fork(self) -> DependencyIndex:
+        """A copy to try changes on, made in O(1): it reads through to this index and
+        copies an entry only when it first touches it (copy on access). Mutating
+        this index while a fork is in use is not allowed. Supports the tree and
+        edge methods and :meth:`cycle_for`; not :meth:`find_cycle`, which iterates."""
+        fork = DependencyIndex.__new__(DependencyIndex)
+        fork.parent = _Layer(self.parent)
+        fork.children = _Layer(self.children)
+        fork.depends_on = _Layer(self.depends_on)
+        fork.dependents = _Layer(self.dependents)
+        fork.reach = _Layer(self.reach)
+        return fork
+
     # -- the tree ------------------------------------------------------------
     def add_task(self, task: str, parent: str | None) -> None:
         """Add a leaf under ``parent`` (which must exist) or at the top. O(1)."""
@@ -228,3 +241,22 @@ class DependencyIndex:
             return self.find_cycle()
         finally:
             self.move(task, old)
+
+
+class _Layer(dict):
+    """A dict over a base dict: a key not set here is copied up from the base on first
+    access (sets and counters are copied, so changes never reach the base)."""
+
+    def __init__(self, base: dict):
+        super().__init__()
+        self.base = base
+
+    def __missing__(self, key):
+        value = self.base[key]
+        if isinstance(value, set | Counter):
+            value = value.copy()
+        self[key] = value
+        return value
+
+    def __contains__(self, key) -> bool:
+        return dict.__contains__(self, key) or key in self.base

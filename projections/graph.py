@@ -199,6 +199,9 @@ class TaskGraph:
         self._refresh_done(node)
         self._rank(node)
 
+    def _on_project_imported(self, e: Any, seq: int) -> None:
+        pass  # an audit record: the tasks it closes were added by the events before it
+
     def _on_task_checkpointed(self, e: Any, seq: int) -> None:
         self.tasks[e.id].checkpoint = {"seq": seq, "notes": e.notes, "data": dict(e.data), "by": e.by}
 

@@ -1,0 +1,164 @@
+"""Importing plans (fixture JSON, Markdown), exporting them (json, dot, mermaid), round trips."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from planner import Planner
+from planner.errors import InvalidPlanError
+from planner.exporting import to_dot, to_fixture, to_mermaid
+from planner.importing import PlanFileError, import_plan, read_fixture, read_plan
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+@pytest.fixture
+def planner(tmp_path):
+    with Planner.open(tmp_path, "p", create=True, durability="none") as p:
+        yield p
+
+
+def task(id, name=None, **extra):
+    return {"id": id, "name": name or id, **extra}
+
+
+@pytest.mark.parametrize("name", ["simple_web_app.json", "complex_microservices_platform.json"])
+def test_the_fixtures_import_and_meet_their_expected_outcomes(planner, name):
+    plan = read_plan(FIXTURES / name)
+    report = import_plan(planner, plan)
+    outcomes = report["expected_outcomes"]
+    assert outcomes["mismatched"] == [] and report["dropped"] == []
+    assert {"total_tasks", "max_depth", "total_effort", "critical_path", "capabilities_distribution"} \
+        <= set(outcomes["matched"])
+    assert report["imported"] == len(plan.specs) == len(planner.tasks())
+    assert planner.analysis()["critical_path"] == plan.expected["critical_path"]
+
+
+def test_every_problem_is_reported_at_once_with_its_json_path_and_nothing_is_written(planner):
+    before = planner.log.last_seq
+    data = {"project": {"id": "x"}, "tasks": [
+        task("a"),
+        task("b", priority="urgent"),                      # schema
+        task("c", parent_id="nowhere"),                    # unknown parent
+        task("a"),                                         # duplicate id
+        task("d", dependencies=["ghost", "d"]),            # unknown task, itself
+        task("e", dependencies=["f"]), task("f", dependencies=["e"]),  # a cycle
+        task("g", dependencies=["a"], status="completed"),  # done before its dependency
+        task("h", estimated_effort=-1, capabilities_required="python"),  # two schema errors
+    ]}
+    with pytest.raises(InvalidPlanError) as caught:
+        import_plan(planner, read_fixture(data, "bad.json"))
+    where = [w for w, _ in caught.value.problems]
+    assert where == [
+        "tasks[1].priority", "tasks[8].estimated_effort", "tasks[8].capabilities_required",
+        "tasks[3].id", "tasks[2].parent", "tasks[4].dependencies[0]", "tasks[4].dependencies[1]",
+        "tasks[6].dependencies[0]", "tasks[7].status",
+    ]
+    message = dict(caught.value.problems)
+    assert "f -> e closes the cycle f -> e -> f" in message["tasks[6].dependencies[0]"]
+    assert "ghost" in message["tasks[4].dependencies[0]"] and "waits on a" in message["tasks[7].status"]
+    assert "9 problems in bad.json" in str(caught.value)
+    assert planner.log.last_seq == before and planner.tasks() == []
+
+
+def test_skip_invalid_imports_the_rest_and_records_what_was_dropped(planner):
+    data = {"tasks": [
+        task("epic"), task("child", parent_id="epic"),
+        task("broken", priority="urgent"), task("under-broken", parent_id="broken"),
+        task("x", dependencies=["child", "ghost"]),
+        task("late", dependencies=["x"], status="in_progress"),
+    ]}
+    report = import_plan(planner, read_fixture(data, "mixed.json"), skip_invalid=True)
+    assert planner.tasks() == ["child", "epic", "late", "x"]
+    assert planner.task("x")["depends_on"] == ["child"]
+    assert planner.task("late")["state"] == "pending"  # its stated state was not possible yet
+    assert [d["where"] for d in report["dropped"]] == [
+        "tasks[2].priority", "tasks[3].parent", "tasks[4].dependencies[1]", "tasks[5].status"]
+    recorded = [r for r in planner.log.read() if r.type == "project.imported"]
+    assert len(recorded) == 1 and recorded[0].data["dropped"] == report["dropped"]
+
+
+def test_imported_states_arrive_by_legal_transitions_in_dependency_order(planner):
+    data = {"tasks": [task("b", dependencies=["a"], status="completed"), task("a", status="completed"),
+                      task("c", dependencies=["b"], status="in_progress"), task("d", status="failed"),
+                      task("box", status="completed"), task("inner", parent_id="box")]}
+    import_plan(planner, read_fixture(data, "states.json"))
+    assert [planner.task(t)["state"] for t in "abcd"] == ["completed", "completed", "in_progress", "failed"]
+    assert planner.task("box")["done"] is False  # a container's stated state is ignored: it rolls up
+    moves = [(r.data["id"], r.data["to_state"]) for r in planner.log.read() if r.type == "task.state_changed"]
+    assert moves.index(("a", "completed")) < moves.index(("b", "in_progress"))
+
+
+def test_export_then_import_is_a_round_trip(planner, tmp_path):
+    import_plan(planner, read_plan(FIXTURES / "complex_microservices_platform.json"))
+    first = planner.ready()[0]
+    planner.transition(first, "in_progress")
+    planner.transition(first, "completed")
+    exported = to_fixture(planner.graph)
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(exported))
+    with Planner.open(tmp_path / "other", "copy", create=True, durability="none") as copy:
+        report = import_plan(copy, read_plan(path))
+        assert report["expected_outcomes"]["mismatched"] == []
+        again = to_fixture(copy.graph)
+    assert again["tasks"] == exported["tasks"] and again["expected_outcomes"] == exported["expected_outcomes"]
+
+
+def test_dot_and_mermaid_show_every_task_and_edge(planner):
+    import_plan(planner, read_plan(FIXTURES / "simple_web_app.json"))
+    graph = planner.graph
+    dot, mermaid = to_dot(graph), to_mermaid(graph)
+    edges = [(t, d) for t, deps in graph.index.depends_on.items() for d in deps]
+    assert dot.startswith("digraph plan {") and dot.count(" -> ") == len(edges)
+    assert mermaid.startswith("flowchart") and mermaid.count(" --> ") == len(edges)
+    for t in graph.tasks:
+        assert f'"{t}' in dot and f'"{t}: ' in mermaid
+    containers = [t for t in graph.tasks if graph.index.children[t]]
+    assert dot.count("subgraph ") == mermaid.count("subgraph ") == len(containers)
+    assert to_dot(graph) == dot  # deterministic
+
+
+def test_unreadable_files_say_where(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"tasks": [\n  {"id": "a",}\n]}')
+    with pytest.raises(PlanFileError, match=r"bad.json:2:14: not valid JSON"):
+        read_plan(bad)
+    with pytest.raises(PlanFileError, match="no such file"):
+        read_plan(tmp_path / "missing.json")
+    (tmp_path / "list.json").write_text("[]")
+    with pytest.raises(PlanFileError, match='"tasks" list'):
+        read_plan(tmp_path / "list.json")
+
+
+def run_cli(home, *args):
+    return subprocess.run([sys.executable, "-m", "planner", "--home", str(home), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_import_export_and_errors(tmp_path):
+    home = tmp_path / "home"
+    ok = run_cli(home, "--json", "import", str(FIXTURES / "simple_web_app.json"))
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["expected_outcomes"]["mismatched"] == []
+    mermaid = run_cli(home, "export", "--format", "mermaid")
+    assert mermaid.returncode == 0 and mermaid.stdout.startswith("flowchart")
+    out = tmp_path / "plan.json"
+    assert run_cli(home, "export", "-o", str(out)).returncode == 0
+    assert len(json.loads(out.read_text())["tasks"]) == 8
+    analysis = json.loads(run_cli(home, "--json", "analyze").stdout)
+    assert analysis["critical_path"] == json.loads(out.read_text())["expected_outcomes"]["critical_path"]
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"tasks": [task("a", dependencies=["zz"]), task("b", priority="now")]}))
+    refused = run_cli(home, "--project", "other", "--json", "import", str(bad))
+    assert refused.returncode == 2
+    error = json.loads(refused.stdout)["error"]
+    assert error["type"] == "InvalidPlanError"
+    assert [p["where"] for p in error["problems"]] == ["tasks[1].priority", "tasks[0].dependencies[0]"]
+    human = run_cli(home, "--project", "other", "import", str(bad))
+    assert human.returncode == 2 and "tasks[1].priority" in human.stderr and "tasks[0].dependencies[0]" in human.stderr
+    assert not (home / "projects" / "other").exists() or run_cli(home, "--project", "other", "--json", "status") \
+        .returncode == 0
