@@ -11,7 +11,11 @@ def __getattr__(name: str):
         from .engine import Planner
 
         return Planner
-    if name in ("DomainError", "UnknownTask", "DuplicateTask", "CycleError"):
+    if name == "SuperPlanner":
+        from .spec_api import SuperPlanner
+
+        return SuperPlanner
+    if name in ("DomainError", "UnknownTask", "DuplicateTask", "CycleError", "InvalidPlanError"):
         from . import errors
 
         return getattr(errors, name)

@@ -90,7 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     history = sub.add_parser("history", parents=[common], help="the events of one task")
     history.add_argument("task")
     replay = sub.add_parser("replay", parents=[common], help="rebuild every projection from the log")
-    replay.add_argument("--at", type=int, metavar="SEQ", help="the project as it was after event SEQ")
+    replay.add_argument("--at", metavar="SEQ|TIME",
+                        help="the project as it was after event SEQ, or at TIME (ISO 8601, e.g. "
+                             "2026-11-28T15:00:00Z; local time when no zone is given)")
     replay.add_argument("--verify", action="store_true",
                         help="compare the incremental state with a full recomputation; exit 1 on a difference")
     return parser
@@ -250,10 +252,13 @@ def _replay(args: Any) -> tuple[int, Any, Any]:
 
     from .events import parse_event
 
+    to_seq, until = _point_in_time(args.at)
     with _open(args) as p:
         start = time.perf_counter()
         graph = TaskGraph()
-        for record in p.log.read(1, args.at):
+        for record in p.log.read(1, to_seq):
+            if until is not None and _stamp(record.ts) > until:
+                break  # the first event after TIME: the project as it was then is complete
             graph.apply(record.seq, parse_event(record.type, record.data))
         seconds = time.perf_counter() - start
         payload: dict[str, Any] = {
@@ -263,7 +268,7 @@ def _replay(args: Any) -> tuple[int, Any, Any]:
         code = 0
         if args.verify:
             differences = [k for k, v in graph.recompute().items() if graph.derived()[k] != v]
-            if args.at is None:
+            if to_seq is None and until is None:
                 differences += ["engine state"] if p.graph.derived() != graph.derived() else []
             payload["verified"] = not differences
             payload["differences"] = differences
@@ -273,6 +278,29 @@ def _replay(args: Any) -> tuple[int, Any, Any]:
         + ("" if not args.verify else "; " + ("verified: incremental == full replay" if code == 0
                                                else f"DIFFERENCES in {', '.join(payload['differences'])}"))
     )
+
+
+def _point_in_time(at: str | None) -> tuple[int | None, Any]:
+    """``--at``: a seq (digits) or an ISO 8601 time, as (to_seq, aware datetime)."""
+    from datetime import datetime
+
+    from .errors import DomainError
+
+    if at is None:
+        return None, None
+    if at.isdigit():
+        return int(at), None
+    try:
+        when = datetime.fromisoformat(at)
+    except ValueError:
+        raise DomainError(f"--at {at!r} is neither a seq nor an ISO 8601 time (e.g. 2026-11-28T15:00:00Z)") from None
+    return None, when if when.tzinfo is not None else when.astimezone()
+
+
+def _stamp(ts: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(ts)
 
 
 def _tree(p: Any) -> list[dict]:

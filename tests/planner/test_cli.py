@@ -44,6 +44,13 @@ def test_a_small_plan_end_to_end(cli):
     replay = as_json(cli("replay", "--verify", "--json"))
     assert replay["verified"] and replay["tasks"] == 4
     assert as_json(cli("replay", "--at", "3", "--json"))["tasks"] == 2
+    history = as_json(cli("history", "T2", "--json"))  # T2's edit is stamped after T1 was added
+    at_time = as_json(cli("replay", "--at", history[0]["ts"], "--json"))
+    edited_at = next(e["seq"] for e in history if e["type"] == "task.edited")
+    assert history[0]["seq"] <= at_time["seq"] < edited_at  # T2's batch, nothing from a later command
+    assert as_json(cli("replay", "--at", "2000-01-01T00:00:00Z", "--json"))["seq"] == 0
+    bad = cli("replay", "--at", "yesterday", check=False)
+    assert bad.returncode == 2 and "neither a seq nor an ISO 8601 time" in bad.stderr
 
 
 @pytest.mark.parametrize("args, kind, text", [
