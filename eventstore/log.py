@@ -37,6 +37,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -60,7 +61,7 @@ from .locking import AppendLock, read_generation
 from .reader import LogReader, TornTail
 from .record import PreparedEvent, Record, prepare, seal, utc_timestamp
 from .segments import segment_name
-from .snapshots import SnapshotStore
+from .snapshots import CorruptSnapshotWarning, SnapshotStore
 
 log = logging.getLogger("eventstore")
 
@@ -760,10 +761,15 @@ class EventLog:
     # -- snapshots ---------------------------------------------------------
     def save_snapshot(self, seq: int, data: bytes) -> Path:
         """Store opaque ``data`` describing the state after record ``seq``, atomically."""
-        last = self.last_seq
+        with self._mutex:
+            self._check_open()
+            self._poll()
+            last = self._reader.next_seq - 1
+            # at the end, this handle knows where the next record will start: a hint for readers
+            position = (self._reader.segment_first, self._reader.offset) if seq == last else None
         if not isinstance(seq, int) or not 0 <= seq <= last:
             raise InvalidArgumentError(f"snapshot seq must be between 0 and the log's last seq {last}, not {seq!r}")
-        return self.snapshots.save(seq, data)
+        return self.snapshots.save(seq, data, position)
 
     def prune_snapshots(self, keep: int = 3) -> list[int]:
         """Delete all but the ``keep`` newest snapshots (they are derived data)."""
@@ -778,6 +784,35 @@ class EventLog:
         last = self.last_seq
         limit = last if max_seq is None else min(max_seq, last)
         return self.snapshots.load(limit, last)
+
+    def snapshot_and_tail(self) -> tuple[Any, LogReader]:
+        """The newest intact snapshot the log still covers, and a :meth:`tail` cursor
+        right after it (from seq 1 when there is none): how a reader starts fast.
+
+        Unlike :meth:`load_snapshot` this never decodes the records a snapshot
+        covers. A snapshot taken at the log's end records where the next record
+        starts; the cursor jumps there after checking that the line before it
+        is the snapshot's seq and ends a batch, O(one line). Otherwise the
+        cursor's seek (a scan of line prefixes in one segment) finds it. Either
+        shows whether the log still reaches the snapshot's seq: a snapshot it
+        does not reach (the log was cut by a repair or restore) or a damaged
+        one is skipped with a warning. O(snapshot size) + that check.
+        """
+        self._check_open()
+        for seq in reversed(self.snapshots.seqs()):
+            snap = self.snapshots.read(seq)  # (warns when damaged)
+            if snap is None:
+                continue
+            cursor = self.tail(1)
+            if snap.position is None or not cursor.jump(*snap.position, seq):
+                cursor.close()
+                cursor = self.tail(seq + 1)  # no usable hint: scan for the position
+            if cursor.next_seq == seq + 1:
+                return snap, cursor
+            cursor.close()
+            warnings.warn(f"snapshot {snap.path} is for seq {seq}, beyond what the log holds: ignored",
+                          CorruptSnapshotWarning, stacklevel=2)
+        return None, self.tail(1)
 
 
 def _check_from_seq(from_seq: object) -> None:

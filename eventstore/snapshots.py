@@ -31,6 +31,9 @@ class Snapshot(NamedTuple):
     seq: int
     data: bytes
     path: Path
+    #: where the record after ``seq`` starts, ``(segment_first, offset)``, when known: a
+    #: hint that lets a reader start there without scanning (checked before use)
+    position: tuple[int, int] | None = None
 
 
 class SnapshotStore:
@@ -39,11 +42,13 @@ class SnapshotStore:
     def __init__(self, directory: Path):
         self.directory = directory
 
-    def save(self, seq: int, data: bytes) -> Path:
+    def save(self, seq: int, data: bytes, position: tuple[int, int] | None = None) -> Path:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"snapshot data must be bytes, not {type(data).__name__}")
         data = bytes(data)
         header = {"format": FORMAT, "version": 1, "seq": seq, "size": len(data), "crc": zlib.crc32(data)}
+        if position is not None:
+            header["position"] = list(position)
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(seq)
         atomic_write(path, json.dumps(header, sort_keys=True).encode() + b"\n" + data)
@@ -70,6 +75,17 @@ class SnapshotStore:
                 found.append(int(stem))
         return sorted(found)
 
+    def read(self, seq: int) -> Snapshot | None:
+        """The snapshot for ``seq`` if it is intact; None (with a warning) if it is not."""
+        path = self.path(seq)
+        problem, data, header = _check(path, seq)
+        if problem:
+            warnings.warn(f"snapshot {path} ignored: {problem}", CorruptSnapshotWarning, stacklevel=3)
+            return None
+        position = header.get("position")
+        valid = isinstance(position, list) and len(position) == 2 and all(type(x) is int for x in position)
+        return Snapshot(seq, data, path, tuple(position) if valid else None)
+
     def load(self, max_seq: int, log_end: int) -> Snapshot | None:
         """The newest intact snapshot with seq <= ``max_seq``, or None.
 
@@ -86,7 +102,7 @@ class SnapshotStore:
                 continue
             if seq > max_seq:
                 continue
-            problem, data = _check(path, seq)
+            problem, data, _ = _check(path, seq)
             if problem:
                 warnings.warn(f"snapshot {path} ignored: {problem}", CorruptSnapshotWarning, stacklevel=3)
                 continue
@@ -94,22 +110,23 @@ class SnapshotStore:
         return None
 
 
-def _check(path: Path, seq: int) -> tuple[str | None, bytes]:
+def _check(path: Path, seq: int) -> tuple[str | None, bytes, dict]:
+    """(problem or None, payload, header) of a snapshot file."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        return f"unreadable ({exc.strerror})", b""
+        return f"unreadable ({exc.strerror})", b"", {}
     head, newline, data = raw.partition(b"\n")
     try:
         header = json.loads(head)
     except ValueError:
-        return "its header is not JSON", b""
+        return "its header is not JSON", b"", {}
     if not newline or not isinstance(header, dict) or header.get("format") != FORMAT:
-        return "not a snapshot file", b""
+        return "not a snapshot file", b"", {}
     if header.get("seq") != seq:
-        return f"its header says seq {header.get('seq')!r}, its name says {seq}", b""
+        return f"its header says seq {header.get('seq')!r}, its name says {seq}", b"", {}
     if header.get("size") != len(data):
-        return f"truncated: {len(data)} of {header.get('size')} bytes", b""
+        return f"truncated: {len(data)} of {header.get('size')} bytes", b"", {}
     if header.get("crc") != zlib.crc32(data):
-        return "checksum mismatch", b""
-    return None, data
+        return "checksum mismatch", b"", {}
+    return None, data, header

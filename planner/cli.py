@@ -182,7 +182,7 @@ def _run(args: Any) -> tuple[int, Any, Any]:
             return 0, task, lambda: _print_task(task)
         if args.command == "ready":
             ids = p.ready(args.limit)
-            rows = [p.task(t) for t in ids]
+            rows = [p.task(t, refresh=False) for t in ids]  # one consistent view: ready() caught up
             return 0, rows, lambda: _print_table(rows, ["id", "priority", "effort", "title"])
         if args.command == "status":
             stats = p.stats()

@@ -70,19 +70,22 @@ class Planner:
         return planner
 
     def _start_from_snapshot(self) -> None:
-        """Load the newest snapshot; one that cannot be used means a full replay, and a warning."""
-        snap = self.log.load_snapshot()  # (damaged files are skipped by the log, with a warning)
-        if snap is None or self.graph.seq >= snap.seq:
-            return
-        try:
-            graph = TaskGraph.from_snapshot(orjson.loads(snap.data))
-            if graph.seq != snap.seq:
-                raise ValueError(f"it describes seq {graph.seq}, its file says {snap.seq}")
-        except (ValueError, KeyError, TypeError) as exc:
-            warnings.warn(f"snapshot {snap.path} is not usable ({exc}): replaying the whole log",
-                          CorruptSnapshotWarning, stacklevel=3)
-            return
-        self.graph, self.loaded_from_snapshot = graph, snap.seq
+        """Load the newest snapshot the log still covers, and open the tail cursor after
+        it (neither decodes the records the snapshot covers); a snapshot that cannot
+        be used means a full replay, and a warning."""
+        snap, cursor = self.log.snapshot_and_tail()
+        if snap is not None and snap.seq > self.graph.seq:
+            try:
+                graph = TaskGraph.from_snapshot(orjson.loads(snap.data))
+                if graph.seq != snap.seq:
+                    raise ValueError(f"it describes seq {graph.seq}, its file says {snap.seq}")
+            except (ValueError, KeyError, TypeError) as exc:
+                warnings.warn(f"snapshot {snap.path} is not usable ({exc}): replaying the whole log",
+                              CorruptSnapshotWarning, stacklevel=3)
+            else:
+                self.graph, self.loaded_from_snapshot, self._cursor = graph, snap.seq, cursor
+                return
+        cursor.close()
 
     def snapshot(self) -> int:
         """Save the projections now (derived data: safe to delete); return the seq they describe."""
@@ -193,9 +196,11 @@ class Planner:
         self.execute(ev.RecordCheckpoint(id=task, notes=notes, data=data or {}, by=by, command_id=command_id))
 
     # -- queries -----------------------------------------------------------------
-    def task(self, task: str) -> dict[str, Any]:
-        """One task as a plain dict (facts, derived state, dependencies). Raises UnknownTask."""
-        self.refresh()
+    def task(self, task: str, refresh: bool = True) -> dict[str, Any]:
+        """One task as a plain dict (facts, derived state, dependencies). Raises UnknownTask.
+        ``refresh=False`` skips catching up with other processes (for many calls in a row)."""
+        if refresh:
+            self.refresh()
         node = self.graph.tasks.get(task)
         if node is None:
             raise UnknownTask(task)

@@ -52,3 +52,50 @@ def test_snapshot_seq_must_exist(log):
     with pytest.raises(TypeError):
         log.save_snapshot(1, "not bytes")
     assert list((log.path / "snapshots").glob("*.tmp")) == []
+
+
+def _rewrite_position(path, position):
+    """Point a snapshot's position hint elsewhere (the header is not under the payload's checksum)."""
+    import json
+
+    head, _, data = path.read_bytes().partition(b"\n")
+    header = json.loads(head)
+    header["position"] = position
+    path.write_bytes(json.dumps(header).encode() + b"\n" + data)
+
+
+@pytest.mark.parametrize("hint", ["exact", "mid-line", "another-line", "none"])
+def test_snapshot_and_tail_starts_right_after_the_snapshot_however_good_its_hint(log, hint):
+    log.append([ev(n=i) for i in range(5)])
+    after_five = sum(p.stat().st_size for p in (log.path / "log").glob("*.jsonl"))
+    log.append([ev(n=5), ev(n=6)])  # a batch of two: the snapshot ends at its last record
+    path = log.save_snapshot(7, b"state@7")
+    good = log.snapshots.read(7).position
+    (segment,) = (log.path / "log").glob("*.jsonl")
+    assert good == (1, segment.stat().st_size)  # where record 8 will start
+    if hint == "mid-line":
+        _rewrite_position(path, [1, good[1] - 5])  # must be refused, then found by scanning
+    elif hint == "another-line":
+        _rewrite_position(path, [1, after_five])  # a line boundary, but after record 5, not 7
+    elif hint == "none":
+        _rewrite_position(path, None)
+    log.append([ev(n=7), ev(n=8)])
+    snap, cursor = log.snapshot_and_tail()
+    try:
+        assert snap.seq == 7 and [r.data["n"] for r in cursor.poll()] == [7, 8]
+    finally:
+        cursor.close()
+
+
+def test_snapshot_and_tail_skips_a_snapshot_the_log_no_longer_reaches(log, log_path):
+    log.append([ev(n=i) for i in range(3)])
+    log.save_snapshot(3, b"s")
+    (log_path / "snapshots" / "00000000000000000099.snap").write_bytes(
+        (log_path / "snapshots" / "00000000000000000003.snap").read_bytes().replace(b'"seq": 3', b'"seq": 99')
+    )
+    with pytest.warns(CorruptSnapshotWarning, match="beyond what the log holds"):
+        snap, cursor = log.snapshot_and_tail()
+    try:
+        assert snap.seq == 3 and list(cursor.poll()) == []
+    finally:
+        cursor.close()
