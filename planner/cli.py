@@ -44,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.add_argument("--skip-invalid", action="store_true",
                      help="import the valid tasks and record what was dropped (default: all or nothing)")
+    plan = sub.add_parser("plan", parents=[common], help="break a task down with a decomposer program")
+    plan.add_argument("task")
+    plan.add_argument("--exec", dest="exec_command", required=True, metavar="'COMMAND TEMPLATE'",
+                      help="run without a shell; {task} and {title} are filled in; the context comes on "
+                           "stdin as JSON, subtasks go to stdout as JSON (e.g. 'python -m planner.example_decomposer')")
+    plan.add_argument("--depth", type=int, default=1, help="levels to split, the new subtasks in turn (default 1)")
+    plan.add_argument("--timeout", type=float, default=300.0, help="seconds per program run (default 300)")
     exp = sub.add_parser("export", parents=[common], help="write the project as json (re-importable), dot or mermaid")
     exp.add_argument("--format", choices=["json", "dot", "mermaid"], default="json")
     exp.add_argument("--output", "-o", metavar="FILE", help="write here (atomically) instead of standard output")
@@ -114,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             error = {"type": type(exc).__name__, "message": message.splitlines()[0]}
             if problems:
-                error["problems"] = [{"where": w, "problem": p} for w, p in problems]
+                error["problems"] = [{"where": w, "problem": p} for w, p in
+                                     (x if isinstance(x, tuple) else tuple(x.split(": ", 1)) for x in problems)]
             print(json.dumps({"error": error}))
         else:
             print(f"planner: {message}", file=sys.stderr)
@@ -187,6 +195,12 @@ def _run(args: Any) -> tuple[int, Any, Any]:
         if args.command == "status":
             stats = p.stats()
             return 0, stats, lambda: _print_status(stats)
+        if args.command == "plan":
+            from .planning import decompose
+
+            added = decompose(p, args.task, args.exec_command, depth=args.depth, timeout=args.timeout)
+            return 0, {"added": added}, lambda: print(f"{len(added)} subtasks added under {args.task}"
+                                                      + (": " + ", ".join(added) if added else ""))
         if args.command == "export":
             return _export(p, args)
         if args.command == "analyze":

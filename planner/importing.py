@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import events as ev
-from .errors import DomainError
+from .errors import DomainError, InvalidPlanError
 
 
 class FixtureTask(BaseModel):
@@ -119,8 +119,8 @@ def read_outline(text: str, source: str = "<outline>") -> ParsedPlan:
 
     try:
         items = parse_outline(text, source)
-    except OutlineError as exc:
-        raise PlanFileError(str(exc)) from None
+    except OutlineError as exc:  # every problem, each with its line
+        raise InvalidPlanError(source, [(f"{source}:{p.line}", p.message) for p in exc.problems]) from None
     specs = []
     for item in items:
         line = item.pop("line", None)

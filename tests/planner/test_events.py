@@ -27,6 +27,7 @@ EXAMPLES = [
     TaskStateChanged(id="API-1", from_state=TaskState.PENDING, to_state=TaskState.IN_PROGRESS, by="agent-7"),
     ev.ModeChanged(mode="working", reason="plan approved"),
     ev.CheckpointRecorded(id="API-1", notes="schema done", data={"step": 2}, by="agent-7"),
+    ev.TasksImported(source="plan.json", tasks=3, dropped=({"where": "tasks[1].priority", "problem": "bad"},)),
 ]
 
 
