@@ -177,6 +177,10 @@ class LogReader:
                 buf = os.pread(fd, min(chunk, size - start), start)
                 if not buf:
                     break
+                extent = self._long_batch(fd, buf, start, size)
+                if extent is not None:  # a batch longer than the buffer: read all of it, decode once
+                    chunk = max(chunk, extent)
+                    buf = os.pread(fd, min(chunk, size - start), start)
                 records, used, bad_at = decode_buffer(buf, self.next_seq)
                 if records:
                     self.offset += used
@@ -210,6 +214,33 @@ class LogReader:
                     MISSING_SEGMENT,
                 )
             return
+
+    def _long_batch(self, fd: int, buf: bytes, start: int, size: int) -> int | None:
+        """The byte length of the batch starting at ``start`` if it is longer than ``buf``
+        and entirely in the file, else None. Without this, such a batch (a big import)
+        would be decoded again for every doubling of the buffer. O(batch bytes), in C."""
+        first = buf[: buf.find(b"\n") + 1]
+        end = fast_batch_end(first)
+        if end is None or fast_seq(first) != self.next_seq or end < self.next_seq:
+            return None
+        remaining = end - self.next_seq + 1  # lines in the batch
+        if remaining <= buf.count(b"\n"):
+            return None
+        pos = start
+        while pos < size:
+            block = os.pread(fd, min(CHUNK_BYTES * 8, size - pos), pos)
+            if not block:
+                return None
+            lines = block.count(b"\n")
+            if lines < remaining:
+                remaining -= lines
+                pos += len(block)
+                continue
+            at = -1
+            for _ in range(remaining):
+                at = block.find(b"\n", at + 1)
+            return pos + at + 1 - start
+        return None  # not all written yet (or torn): the usual path classifies it
 
     def _unfinished(self, fd: int) -> None:
         """Classify what follows the last complete batch (at ``self.offset``).

@@ -174,3 +174,26 @@ def test_a_tail_cursor_resumes_where_it_stopped(log):
     log.append([ev(i=4)])
     assert [r.seq for r in cursor.poll()] == [4]
     cursor.close()
+
+
+def test_a_batch_several_times_longer_than_the_read_buffer_is_decoded_once(log, monkeypatch):
+    """An import is one batch of many megabytes: readers find its extent first and decode
+    it in one pass, rather than once per doubling of their buffer."""
+    from eventstore import reader as reader_module
+    from eventstore import record as record_module
+
+    monkeypatch.setattr(reader_module, "CHUNK_BYTES", 4096)
+    log.append([ev(n=0)])
+    log.append([ev(n=i, pad="x" * 200) for i in range(1, 400)])  # ~100 KB: 25 buffers long
+    log.append([ev(n=400)])
+    decoded = []
+    real = record_module.decode_buffer
+
+    def counting(buf, next_seq):
+        decoded.append(len(buf))
+        return real(buf, next_seq)
+
+    monkeypatch.setattr(reader_module, "decode_buffer", counting)
+    assert [r.data["n"] for r in log.read()] == list(range(401))
+    size = sum(p.stat().st_size for p in (log.path / "log").glob("*.jsonl"))
+    assert sum(decoded) < 2 * size  # (doubling from 4 KB would decode the batch ~5 times)
