@@ -264,10 +264,11 @@ def _replay(args: Any) -> tuple[int, Any, Any]:
 
     from projections.graph import TaskGraph
 
+    from .engine import gc_paused
     from .events import parse_event
 
     to_seq, until = _point_in_time(args.at)
-    with _open(args) as p:
+    with _open(args) as p, gc_paused():
         start = time.perf_counter()
         graph = TaskGraph()
         for record in p.log.read(1, to_seq):

@@ -19,9 +19,11 @@ ever applied twice. Layout of a planner home::
 
 from __future__ import annotations
 
+import gc
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,23 @@ from projections.graph import TaskGraph
 from . import events as ev
 from .decide import decide
 from .errors import DomainError, ProjectNotFound, UnknownTask
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building a large, long-lived structure.
+
+    Loading allocates millions of objects that all stay alive; the collector,
+    triggered every few hundred allocations, would rescan the growing heap
+    again and again (about a third of a replay's time). Reference counting
+    still frees everything as usual; the collector resumes afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class Planner:
@@ -65,8 +84,9 @@ class Planner:
         planner = cls(log, project, snapshot_every)
         if create:
             planner.execute_events([ev.ProjectCreated(name=project)], only_if_empty=True)
-        planner._start_from_snapshot()
-        planner.refresh()
+        with gc_paused():  # loading builds ~10 objects per task: no use scanning them as they come
+            planner._start_from_snapshot()
+            planner.refresh()
         return planner
 
     def _start_from_snapshot(self) -> None:

@@ -41,7 +41,8 @@ class DependencyIndex:
         self.children: dict[str, set[str]] = {}
         self.depends_on: dict[str, set[str]] = {}  # X -> the tasks X depends on
         self.dependents: dict[str, set[str]] = {}  # Y -> the tasks that depend on Y
-        self.reach: dict[str, Counter[str]] = {}  # targets of edges from X's subtree
+        # targets of edges from X's subtree; only for tasks that have some (most leaves have none)
+        self.reach: dict[str, Counter[str]] = {}
 
     def fork(self) -> DependencyIndex:
         """A copy to try changes on, made in O(1): it reads through to this index and
@@ -63,7 +64,6 @@ class DependencyIndex:
         self.children[task] = set()
         self.depends_on[task] = set()
         self.dependents[task] = set()
-        self.reach[task] = Counter()
         if parent is not None:
             self.children[parent].add(task)
 
@@ -72,7 +72,7 @@ class DependencyIndex:
 
         The caller checks first (:meth:`move_cycle`) that the move keeps the structure valid.
         """
-        carried = self.reach[task]
+        carried = self.reach.get(task) or Counter()
         for anc in self.ancestors(task):
             self._sub(anc, carried)
         old = self.parent[task]
@@ -82,7 +82,8 @@ class DependencyIndex:
         if parent is not None:
             self.children[parent].add(task)
         for anc in self.ancestors(task):
-            self.reach[anc].update(carried)
+            if carried:
+                self._reach(anc).update(carried)
 
     def ancestors(self, task: str) -> Iterable[str]:
         """Proper ancestors, nearest first. O(depth)."""
@@ -105,7 +106,7 @@ class DependencyIndex:
         self.depends_on[task].add(depends_on)
         self.dependents[depends_on].add(task)
         for node in self.line(task):
-            self.reach[node][depends_on] += 1
+            self._reach(node)[depends_on] += 1
 
     def remove_edge(self, task: str, depends_on: str) -> None:
         """Drop ``task -> depends_on`` (which must exist). O(depth)."""
@@ -114,7 +115,15 @@ class DependencyIndex:
         for node in self.line(task):
             self._sub(node, Counter({depends_on: 1}))
 
+    def _reach(self, node: str) -> Counter[str]:
+        reach = self.reach.get(node)
+        if reach is None:
+            reach = self.reach[node] = Counter()
+        return reach
+
     def _sub(self, node: str, counts: Counter[str]) -> None:
+        if not counts:
+            return
         reach = self.reach[node]
         reach.subtract(counts)
         for target in counts:
@@ -161,7 +170,7 @@ class DependencyIndex:
         """Targets of the edges whose source shares a leaf with ``y``."""
         for node in self.line(y):  # y and its containers
             yield from self.depends_on[node]
-        yield from self.reach[y]  # everything under y
+        yield from self.reach.get(y, ())  # everything under y
 
     def _edges(self, came_from: dict[str, str | None], end: str) -> list[tuple[str, str]]:
         hops = []
@@ -260,3 +269,6 @@ class _Layer(dict):
 
     def __contains__(self, key) -> bool:
         return dict.__contains__(self, key) or key in self.base
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default  # noqa: SIM401 - self.get would recurse; [] copies up

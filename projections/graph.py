@@ -255,49 +255,60 @@ class TaskGraph:
 
     # -- snapshots -----------------------------------------------------------
     #: bump when the snapshot's shape changes: an old snapshot is then replayed instead
-    SNAPSHOT_SCHEMA = 1
-    _FACTS = ("title", "description", "parent", "priority", "effort", "capabilities", "metadata",
-              "verify_command", "state", "added_seq", "checkpoint")
+    SNAPSHOT_SCHEMA = 2
+    #: one row per task, in this order: the facts, then the derived counters (which
+    #: the incremental code maintains and the tests check against recompute())
+    _ROW = ("id", "title", "description", "parent", "priority", "effort", "capabilities", "metadata",
+            "verify_command", "state", "added_seq", "checkpoint",
+            "done", "open_children", "open_deps", "held", "weight")
 
     def to_snapshot(self) -> dict[str, Any]:
-        """The facts of the graph (no derived counters): O(n + e)."""
+        """The graph as plain data: O(n + e) (after a weight refresh if one is due).
+
+        Rows, not objects, so that loading is one tuple unpacking per task.
+        """
+        self.refresh_weights()
         return {
             "schema": self.SNAPSHOT_SCHEMA, "seq": self.seq, "name": self.name, "description": self.description,
-            "mode": self.mode, "max_depth": self.max_depth,
+            "mode": self.mode, "max_depth": self.max_depth, "row": list(self._ROW),
             # parents before children, so loading can add them in this order
-            "tasks": [{"id": t, **{f: getattr(self.tasks[t], f) for f in self._FACTS}}
-                      for t in self._parents_first()],
+            "tasks": [[getattr(self.tasks[t], f) for f in self._ROW] for t in self._parents_first()],
             "edges": sorted((a, b) for a, targets in self.index.depends_on.items() for b in targets),
         }
 
     @classmethod
     def from_snapshot(cls, snap: dict[str, Any]) -> TaskGraph:
-        """Rebuild a graph from :meth:`to_snapshot`; derived state is recomputed, never trusted."""
-        if snap.get("schema") != cls.SNAPSHOT_SCHEMA:
+        """Rebuild a graph from :meth:`to_snapshot`. O(n log n + e x depth).
+
+        Raises ValueError for another schema (the caller then replays the log).
+        The ready queue and the counts are rebuilt from the rows, not stored.
+        """
+        if snap.get("schema") != cls.SNAPSHOT_SCHEMA or snap.get("row") != list(cls._ROW):
             raise ValueError(f"snapshot schema {snap.get('schema')!r}, expected {cls.SNAPSHOT_SCHEMA}")
         graph = cls()
         graph.seq, graph.name, graph.description = snap["seq"], snap["name"], snap["description"]
         graph.mode, graph.max_depth = snap["mode"], snap["max_depth"]
-        for facts in snap["tasks"]:
-            node = TaskNode.__new__(TaskNode)
-            node.id = facts["id"]
-            for field in cls._FACTS:
-                setattr(node, field, facts[field])
-            node.capabilities = tuple(node.capabilities)
-            node.state = TaskState(node.state)
-            graph.tasks[node.id] = node
-            graph.index.add_task(node.id, node.parent)
+        tasks, add_task, new, state_of = graph.tasks, graph.index.add_task, TaskNode.__new__, TaskState
+        for row in snap["tasks"]:
+            node = new(TaskNode)
+            (node.id, node.title, node.description, node.parent, node.priority, node.effort, capabilities,
+             node.metadata, node.verify_command, state, node.added_seq, node.checkpoint,
+             node.done, node.open_children, node.open_deps, node.held, node.weight) = row
+            node.capabilities = tuple(capabilities)
+            node.state = state_of(state)
+            tasks[node.id] = node
+            add_task(node.id, node.parent)
+        add_edge = graph.index.add_edge
         for a, b in snap["edges"]:
-            graph.index.add_edge(a, b)
-        derived = graph.recompute()
-        for task, node in graph.tasks.items():
-            node.done = derived["done"][task]
-            node.open_deps = derived["open_deps"][task]
-            node.held = derived["held"][task]
-            node.open_children = sum(1 for c in graph.index.children[task] if not derived["done"][c])
-            node.weight = derived["weights"][task]
-        graph.counts = Counter(derived["counts"])
-        graph.ready = SortedList(derived["ready"])
+            add_edge(a, b)
+        children, counts, keys = graph.index.children, Counter(), []
+        for task, node in tasks.items():
+            if not children[task]:
+                counts[node.state] += 1
+                if node.state is TaskState.PENDING and not node.open_deps and not node.held:
+                    keys.append(node.ready_key())
+        graph.counts = counts
+        graph.ready = SortedList(keys)
         return graph
 
     def _parents_first(self) -> list[str]:
@@ -332,8 +343,9 @@ class TaskGraph:
             if not children[t] and node.state is TaskState.PENDING and not open_deps[t] and not held[t]
         )
         counts = Counter(self.tasks[t].state for t in self.tasks if not children[t])
+        open_children = {t: sum(1 for c in children[t] if not done[c]) for t in self.tasks}
         return {"done": done, "open_deps": open_deps, "held": held, "ready": ready, "counts": counts,
-                "weights": weights}
+                "weights": weights, "open_children": open_children}
 
     def derived(self) -> dict[str, Any]:
         """The incrementally maintained counterparts of :meth:`recompute`."""
@@ -345,4 +357,5 @@ class TaskGraph:
             "ready": list(self.ready),
             "counts": +self.counts,
             "weights": {t: n.weight for t, n in self.tasks.items()},
+            "open_children": {t: n.open_children for t, n in self.tasks.items()},
         }
