@@ -17,10 +17,11 @@ read as the *current* version after a schema change).
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+from .vocabulary import PRIORITY_RANK, TaskState  # noqa: F401 - re-exported: part of the schema
 
 #: Readable, stable ids: letters, digits and ``. _ : -``, starting with a
 #: letter or digit, at most 128 characters (safe in file names, URLs, shells).
@@ -28,21 +29,7 @@ TaskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{
 Name = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 Capability = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Priority = Literal["low", "medium", "high", "critical"]
-#: order of the ready queue: higher first
-PRIORITY_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 Mode = Literal["planning", "working"]
-
-
-class TaskState(StrEnum):
-    """Stored states. "ready" and "waiting" are derived (see :mod:`planner.states`)."""
-
-    PENDING = "pending"
-    ASSIGNED = "assigned"
-    IN_PROGRESS = "in_progress"
-    BLOCKED = "blocked"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 class _Model(BaseModel):

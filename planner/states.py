@@ -25,7 +25,7 @@ this table only says which moves exist.
 from __future__ import annotations
 
 from .errors import DomainError
-from .events import TaskState
+from .vocabulary import TaskState
 
 P, A, I, B, C, F, X = (  # noqa: E741 - one letter per state keeps the table readable
     TaskState.PENDING, TaskState.ASSIGNED, TaskState.IN_PROGRESS, TaskState.BLOCKED,

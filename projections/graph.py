@@ -35,8 +35,8 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
-from planner.events import PRIORITY_RANK, TaskState
 from planner.states import DONE
+from planner.vocabulary import PRIORITY_RANK, TaskState
 
 from .dependencies import DependencyIndex
 
