@@ -272,9 +272,9 @@ def _replay(args: Any) -> tuple[int, Any, Any]:
     """Rebuild from the log (optionally up to --at); with --verify, compare with a recomputation."""
     import time
 
+    from projections.bulk import gc_paused
     from projections.graph import TaskGraph
 
-    from .engine import gc_paused
     from .events import parse_event
 
     to_seq, until = _point_in_time(args.at)

@@ -19,17 +19,16 @@ ever applied twice. Layout of a planner home::
 
 from __future__ import annotations
 
-import gc
 import os
 import warnings
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from eventstore import CorruptSnapshotWarning, EventLog, LogNotFoundError, Record
+from projections.bulk import gc_paused
 from projections.graph import TaskGraph
 
 from .errors import DomainError, ProjectNotFound, UnknownTask
@@ -51,23 +50,6 @@ class _OnFirstUse:
 
 ev: Any = _OnFirstUse(".events")
 _rules: Any = _OnFirstUse(".decide")
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building a large, long-lived structure.
-
-    Loading allocates millions of objects that all stay alive; the collector,
-    triggered every few hundred allocations, would rescan the growing heap
-    again and again (about a third of a replay's time). Reference counting
-    still frees everything as usual; the collector resumes afterwards."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class Planner:

@@ -33,6 +33,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .bulk import gc_paused
+
 
 class Structure:
     """The start/end DAG of a task tree with dependencies.
@@ -276,6 +278,11 @@ def analyze(graph: Any, top: int = 10) -> Analysis:
     effort (a leaf of zero effort weighs nothing). O(n + e) plus the
     bottleneck bitsets (see :meth:`Structure.transitive_dependents`).
     """
+    with gc_paused():
+        return _analyze(graph, top)
+
+
+def _analyze(graph: Any, top: int) -> Analysis:
     structure = Structure.of_graph(graph)
     path, path_effort = structure.critical_path()
     by_level: dict[int, list[str]] = {}
