@@ -109,7 +109,9 @@ class Planner:
         """Save the projections now (derived data: safe to delete); return the seq they describe."""
         self.refresh()
         seq = self.graph.seq
-        self.log.save_snapshot(seq, orjson.dumps(self.graph.to_snapshot()))
+        with gc_paused():
+            data = orjson.dumps(self.graph.to_snapshot())
+        self.log.save_snapshot(seq, data)
         self.log.prune_snapshots(keep=3)
         self._last_snapshot = seq
         return seq

@@ -27,6 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from projections.bulk import gc_paused
+
 from . import events as ev
 from .errors import DomainError, InvalidPlanError
 
@@ -140,7 +142,8 @@ def import_plan(planner: Any, plan: ParsedPlan, skip_invalid: bool = False) -> d
     command = ev.AddTasks(tasks=tuple(plan.specs), source=plan.source, skip_invalid=skip_invalid,
                           problems=tuple(plan.problems), dependencies_key=plan.dependencies_key,
                           state_key=plan.state_key)
-    events = planner.execute(command)
+    with gc_paused():  # a big import allocates millions of long-lived objects
+        events = planner.execute(command)
     closing = events[-1] if events and events[-1].type == "project.imported" else None
     report: dict[str, Any] = {
         "source": plan.source,
