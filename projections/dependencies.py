@@ -37,10 +37,13 @@ class DependencyIndex:
     """Tasks in a tree plus dependency edges, kept acyclic by :meth:`cycle_for`."""
 
     def __init__(self) -> None:
-        self.parent: dict[str, str | None] = {}
-        self.children: dict[str, set[str]] = {}
-        self.depends_on: dict[str, set[str]] = {}  # X -> the tasks X depends on
-        self.dependents: dict[str, set[str]] = {}  # Y -> the tasks that depend on Y
+        self.parent: dict[str, str | None] = {}  # every task is a key here
+        # The three relations below hold only tasks that have some (an empty set costs
+        # 216 bytes, three per task a third of a project's memory); reading any other
+        # task gives an empty frozenset.
+        self.children: dict[str, set[str]] = _Sets()
+        self.depends_on: dict[str, set[str]] = _Sets()  # X -> the tasks X depends on
+        self.dependents: dict[str, set[str]] = _Sets()  # Y -> the tasks that depend on Y
         # targets of edges from X's subtree; only for tasks that have some (most leaves have none)
         self.reach: dict[str, Counter[str]] = {}
 
@@ -61,11 +64,8 @@ class DependencyIndex:
     def add_task(self, task: str, parent: str | None) -> None:
         """Add a leaf under ``parent`` (which must exist) or at the top. O(1)."""
         self.parent[task] = parent
-        self.children[task] = set()
-        self.depends_on[task] = set()
-        self.dependents[task] = set()
         if parent is not None:
-            self.children[parent].add(task)
+            _grow(self.children, parent).add(task)
 
     def move(self, task: str, parent: str | None) -> None:
         """Re-parent ``task`` (with its subtree). O(depth x distinct targets in the subtree).
@@ -77,10 +77,10 @@ class DependencyIndex:
             self._sub(anc, carried)
         old = self.parent[task]
         if old is not None:
-            self.children[old].discard(task)
+            _shrink(self.children, old, task)
         self.parent[task] = parent
         if parent is not None:
-            self.children[parent].add(task)
+            _grow(self.children, parent).add(task)
         for anc in self.ancestors(task):
             if carried:
                 self._reach(anc).update(carried)
@@ -103,15 +103,15 @@ class DependencyIndex:
     # -- edges ---------------------------------------------------------------
     def add_edge(self, task: str, depends_on: str) -> None:
         """Record ``task -> depends_on``; the caller has checked :meth:`cycle_for`. O(depth)."""
-        self.depends_on[task].add(depends_on)
-        self.dependents[depends_on].add(task)
+        _grow(self.depends_on, task).add(depends_on)
+        _grow(self.dependents, depends_on).add(task)
         for node in self.line(task):
             self._reach(node)[depends_on] += 1
 
     def remove_edge(self, task: str, depends_on: str) -> None:
         """Drop ``task -> depends_on`` (which must exist). O(depth)."""
-        self.depends_on[task].remove(depends_on)
-        self.dependents[depends_on].remove(task)
+        _shrink(self.depends_on, task, depends_on)
+        _shrink(self.dependents, depends_on, task)
         for node in self.line(task):
             self._sub(node, Counter({depends_on: 1}))
 
@@ -250,6 +250,32 @@ class DependencyIndex:
             return self.find_cycle()
         finally:
             self.move(task, old)
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+class _Sets(dict):
+    """task -> set, where a task that is not a key reads as an empty frozenset (not stored)."""
+
+    def __missing__(self, key: str) -> frozenset[str]:
+        return _NONE
+
+
+def _grow(sets: dict, key: str) -> set[str]:
+    """The mutable set of ``key``, created (or thawed from a fork's empty one) if needed."""
+    value = sets[key]
+    if type(value) is not set:
+        value = sets[key] = set(value)
+    return value
+
+
+def _shrink(sets: dict, key: str, item: str) -> None:
+    """Remove ``item`` from the set of ``key`` (which holds it); drop the set when empty."""
+    value = _grow(sets, key)
+    value.remove(item)
+    if not value:
+        sets[key] = _NONE  # (not `del`: in a fork, the base's entry would show through again)
 
 
 class _Layer(dict):
