@@ -144,7 +144,7 @@ class Transaction:
 
     def seen(self, idempotency_key: str) -> AppendResult | None:
         """The result of the append made with this key, if the log has one. O(1)."""
-        done = self._keys.get(idempotency_key) or self._owner._keys.get(idempotency_key)
+        done = self._keys.get(idempotency_key) or self._owner._key(idempotency_key)
         return None if done is None else AppendResult(done[0], done[1], True)
 
     def _sealed(self) -> list[bytes]:
@@ -312,6 +312,7 @@ class EventLog:
         except FileNotFoundError:
             raise NotALogError(path, "its log/ directory is missing") from None
         self._keys: dict[str, tuple[int, int]] = {}  # idempotency key -> (first, last)
+        self._keys_before = 0  # after resume(seq): keys of records 1..seq are not in _keys yet
         self._last_ts = ""
         self._collect = False  # collect unseen records once a transaction was used
         self._unseen: list[Record] = []
@@ -734,6 +735,7 @@ class EventLog:
                 self._reader.close()
                 self._reader = LogReader(self.log_dir, roll_bytes=self.segment_bytes)
                 self._keys.clear()
+                self._keys_before = 0
                 self._unseen = []
                 self._collect = False
                 self._poll()
@@ -785,6 +787,62 @@ class EventLog:
         limit = last if max_seq is None else min(max_seq, last)
         return self.snapshots.load(limit, last)
 
+    def resume(self, seq: int, position: tuple[int, int] | None = None) -> None:
+        """Tell a fresh handle that its caller already holds the state up to ``seq``
+        (from a snapshot), so that it never reads the records before it.
+
+        Without this, a handle's first transaction reads the whole log, once to
+        find its end and once to hand every record to the caller. After it, the
+        handle starts right after ``seq`` (at ``position`` when given and the
+        file agrees, see :meth:`LogReader.jump`; otherwise by a scan of one
+        segment) and its first transaction's ``tx.records`` start at ``seq + 1``.
+        Idempotency keys stay exact: a key not seen since ``seq`` is looked up
+        in the records before it, read once, on the first such miss. Mid-log
+        damage before ``seq`` is then found by readers and :meth:`verify`, not
+        by this handle's appends. Raises :class:`InvalidArgumentError` when the
+        handle was used already or the log does not reach ``seq``.
+        """
+        with self._mutex:
+            self._check_open()
+            if self._reader.next_seq != 1 or self._collect or self._in_tx:
+                raise InvalidArgumentError("resume() is for a fresh handle, before it reads or writes")
+            if not isinstance(seq, int) or seq < 0:
+                raise InvalidArgumentError(f"seq must be an int >= 0, not {seq!r}")
+            if seq == 0:
+                return
+            record = self._reader.jump(*position, seq) if position is not None else None
+            if record is None:
+                self._reader.close()
+                self._reader = LogReader(self.log_dir, first_seq=seq + 1, roll_bytes=self.segment_bytes)
+                if self._reader.next_seq != seq + 1:
+                    last = self._reader.next_seq - 1
+                    self._reader.close()
+                    self._reader = LogReader(self.log_dir, roll_bytes=self.segment_bytes)
+                    raise InvalidArgumentError(f"cannot resume after seq {seq}: the log holds {last} records "
+                                               "(or is damaged before it)")
+            else:
+                self._last_ts = record.ts
+            self._keys_before = seq  # keys of records 1..seq: not read yet
+            self._collect = True  # owed only what comes after seq
+            self._unseen = []
+
+    def _key(self, key: str) -> tuple[int, int] | None:
+        """(first, last) seq of the append made with ``key``, reading the records before a
+        :meth:`resume` point the first time a key is not found after it."""
+        found = self._keys.get(key)
+        if found is None and self._keys_before:
+            older: dict[str, tuple[int, int]] = {}
+            for record in self._read(1, self._keys_before):
+                if record.cmd is not None:
+                    first = older.get(record.cmd)
+                    older[record.cmd] = (first[0] if first else record.seq, record.seq)
+            for k, (first, last) in older.items():  # later appends with a key extend its range
+                mine = self._keys.get(k)
+                self._keys[k] = (first, mine[1]) if mine else (first, last)
+            self._keys_before = 0
+            found = self._keys.get(key)
+        return found
+
     def snapshot_and_tail(self) -> tuple[Any, LogReader]:
         """The newest intact snapshot the log still covers, and a :meth:`tail` cursor
         right after it (from seq 1 when there is none): how a reader starts fast.
@@ -804,7 +862,7 @@ class EventLog:
             if snap is None:
                 continue
             cursor = self.tail(1)
-            if snap.position is None or not cursor.jump(*snap.position, seq):
+            if snap.position is None or cursor.jump(*snap.position, seq) is None:
                 cursor.close()
                 cursor = self.tail(seq + 1)  # no usable hint: scan for the position
             if cursor.next_seq == seq + 1:

@@ -85,36 +85,40 @@ class LogReader:
         self.offset = offset
         self.next_seq = next_seq
 
-    def jump(self, segment_first: int, offset: int, last_seq: int) -> bool:
+    def jump(self, segment_first: int, offset: int, last_seq: int) -> Record | None:
         """Position right after record ``last_seq``, said to end at ``offset`` in segment
-        ``segment_first``, if the file agrees: the line before ``offset`` claims that seq
-        and ends its batch (or ``offset`` is 0 and the segment starts at ``last_seq + 1``).
-        Returns False, moving nothing, when it does not. O(that line's length)."""
-        if offset == 0:
-            good = segment_first == last_seq + 1 and (self.log_dir / segment_name(segment_first)).exists()
-        else:
-            good = self._line_before(segment_first, offset, last_seq)
-        if good:
-            self.set_position(segment_first, offset, last_seq + 1)
-        return good
+        ``segment_first``, if the file agrees: the line before ``offset`` is that record,
+        checksum and all, and ends its batch. Returns that record, or None (moving
+        nothing) when the file disagrees. ``offset`` 0 (a snapshot taken right after
+        a segment rolled) is not taken: the caller scans instead. O(that line)."""
+        line = self._line_before(segment_first, offset) if offset > 0 else None
+        if line is None:
+            return None
+        try:
+            record = decode(line, last_seq)
+        except Damage:
+            return None
+        if fast_batch_end(line) not in (None, last_seq):
+            return None
+        self.set_position(segment_first, offset, last_seq + 1)
+        return record
 
-    def _line_before(self, segment_first: int, offset: int, last_seq: int) -> bool:
+    def _line_before(self, segment_first: int, offset: int) -> bytes | None:
+        """The whole line that ends at byte ``offset`` of a segment, or None."""
         try:
             fd = os.open(self.log_dir / segment_name(segment_first), os.O_RDONLY)
         except OSError:
-            return False
+            return None
         try:
             span = 4096
             while True:
                 start = max(0, offset - span)
                 chunk = os.pread(fd, offset - start, start)
                 if len(chunk) != offset - start or not chunk.endswith(b"\n"):
-                    return False
+                    return None
                 cut = chunk.rfind(b"\n", 0, len(chunk) - 1)
                 if cut >= 0 or start == 0:
-                    line = chunk[cut + 1:]
-                    end = fast_batch_end(line)
-                    return fast_seq(line) == last_seq and end in (None, last_seq)
+                    return chunk[cut + 1:]
                 span *= 4
         finally:
             os.close(fd)

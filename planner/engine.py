@@ -80,10 +80,10 @@ class Planner:
         except LogNotFoundError:
             raise ProjectNotFound(project, os.fspath(home)) from None
         planner = cls(log, project, snapshot_every)
-        if create:
-            planner.execute_events([ev.ProjectCreated(name=project)], only_if_empty=True)
         with gc_paused():  # loading builds ~10 objects per task: no use scanning them as they come
-            planner._start_from_snapshot()
+            planner._start_from_snapshot()  # (first: it must find the handle unused)
+            if create:
+                planner.execute_events([ev.ProjectCreated(name=project)], only_if_empty=True)
             planner.refresh()
         return planner
 
@@ -102,6 +102,7 @@ class Planner:
                               CorruptSnapshotWarning, stacklevel=3)
             else:
                 self.graph, self.loaded_from_snapshot, self._cursor = graph, snap.seq, cursor
+                self.log.resume(snap.seq, snap.position)  # our writes never re-read what it covers
                 return
         cursor.close()
 

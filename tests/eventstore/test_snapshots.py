@@ -99,3 +99,30 @@ def test_snapshot_and_tail_skips_a_snapshot_the_log_no_longer_reaches(log, log_p
         assert snap.seq == 3 and list(cursor.poll()) == []
     finally:
         cursor.close()
+
+
+def test_resume_starts_a_fresh_handle_after_a_snapshot(log_path):
+    from eventstore import EventLog
+
+    with EventLog.open(log_path, create=True, durability="none") as first:
+        first.append([ev(n=1)], idempotency_key="k1")
+        first.append([ev(n=2), ev(n=3)])
+        first.save_snapshot(3, b"s")
+        position = first.snapshots.read(3).position
+        assert position is not None
+        first.append([ev(n=4)])
+    for hint in (position, None, (1, 7)):  # exact, absent, wrong: the same outcome
+        with EventLog.open(log_path, durability="none") as handle:
+            handle.resume(3, hint)
+            with handle.transaction() as tx:
+                assert [r.data["n"] for r in tx.records] == [4]  # owed only what follows seq 3
+            assert handle.append([ev(n=1)], idempotency_key="k1").duplicate  # found before seq 3
+    with EventLog.open(log_path, durability="none") as handle:
+        result = handle.append([ev(n=5)])
+        with pytest.raises(InvalidArgumentError, match="fresh handle"):
+            handle.resume(3, position)
+    assert result.first_seq == 5
+    with EventLog.open(log_path, durability="none") as handle:
+        with pytest.raises(InvalidArgumentError, match="holds 5 records"):
+            handle.resume(9)
+        assert handle.append([ev(n=6)]).first_seq == 6  # still usable, from the start

@@ -62,3 +62,19 @@ def test_snapshots_are_taken_every_n_events_and_pruned(tmp_path):
     with Planner.open(tmp_path, "p") as again:
         assert again.loaded_from_snapshot >= again.graph.seq - 3
         assert again.graph.derived() == full_replay(again).derived()
+
+
+def test_a_handle_opened_from_a_snapshot_writes_without_rereading_and_keeps_retries_exact(tmp_path):
+    with Planner.open(tmp_path, "p", create=True, durability="none") as p:
+        p.add_task("one", id="a", command_id="add-a")
+        p.add_task("two", id="b")
+        at = p.snapshot()
+    with Planner.open(tmp_path, "p", create=True, durability="none") as again:  # create: no-op here
+        assert again.loaded_from_snapshot == at
+        assert again.log._reader.next_seq == at + 1  # its writer starts after the snapshot
+        # a retry of a command from before the snapshot is still recognised (keys read on demand)
+        assert again.add_task("one", id="a", command_id="add-a") == "a"
+        again.add_task("three", id="c", depends_on=["a"])
+        assert again.log.last_seq == at + 2 and again.tasks() == ["a", "b", "c"]
+    with Planner.open(tmp_path, "p", durability="none") as third:
+        assert third.task("c")["depends_on"] == ["a"] and third.graph.derived() == third.graph.recompute()
