@@ -44,8 +44,9 @@ class _OnFirstUse:
     def __getattr__(self, attr: str) -> Any:
         import importlib
 
-        module = importlib.import_module(self._name, __package__)
-        return getattr(module, attr)
+        value = getattr(importlib.import_module(self._name, __package__), attr)
+        setattr(self, attr, value)  # found in the instance from now on: __getattr__ runs once per name
+        return value
 
 
 ev: Any = _OnFirstUse(".events")

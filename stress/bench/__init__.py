@@ -65,5 +65,11 @@ BENCHMARKS: dict[str, Benchmark] = {
             "stress.bench.log_bench",
             "EventLog durable read-decide-append steps vs raw fdatasync and a SQLite peer; lock hand-over",
         ),
+        Benchmark(
+            "load",
+            "stress.bench.load_bench",
+            "BENCH-001: load 10..100k-task projects (spec load, snapshot, replay, memory), ready, cycle check, "
+            "analysis, the CLI; vs SQLite and whole-file JSON peers",
+        ),
     ]
 }

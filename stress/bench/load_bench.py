@@ -1,0 +1,886 @@
+"""``python -m stress.bench load`` (BENCH-001): loading a project, and the first queries on it.
+
+Projects: for each size n in 10, 50, 100, 500, 1,000, 2,000, 10,000 and
+100,000 tasks (``--quick``: 10, 100, 1,000, 10,000), one project generated
+once with ``generate_complex_project(n, max_depth=5, dependency_density=0.3)``
+(seed 0). Each size gets a fresh temp dir (under the default temp dir,
+removed after) holding the same project three ways: a planner home (imported
+with ``import_plan`` as one batch, ``durability="batch"``, then
+``Planner.snapshot()``), a copy of its project directory without the
+``snapshots/`` directory (for the full replay), and the two peers, SQLite
+(:mod:`stress.peers.sqlite_plan`) and the original super-planner's whole
+JSON file (:mod:`stress.peers.json_file_plan`). Setting these up is not timed.
+
+Every figure is measured ``--repeat`` times (at 100,000 tasks at most
+three times, so that a full run stays within ten minutes on two cores; by
+default it takes about 2.5 minutes; ``--duration`` is not used). Per
+repetition the planner and its peers run back to back, in an order that
+alternates between repetitions, so they share the machine's conditions. The table shows the planner's median with its min..max, each
+peer's median, and the ratio planner / peer of the medians (for times, above
+1 means the planner is slower). Times are wall-clock (``perf_counter``) with
+the files in the OS page cache ("cold" means a new handle on files, not a
+cold disk). Before each timed load the benchmark runs ``gc.collect()`` and
+``gc.freeze()`` (undone after), so that the garbage collector, which stays
+on as it would for a user, does not traverse the benchmark's own objects
+(the generated project and its dict), which would add a third to a load at
+100,000 tasks.
+
+Figures, per size:
+
+1. **spec load_project**: ``SuperPlanner()`` plus ``await
+   load_project(project)`` (the spec's "project_load": a new temporary home,
+   validating the ``TestProject``, the import batch appended durably),
+   timed inside one running event loop; and the same per task, against the
+   spec's floor of 30 ms per task. Peers: creating the SQLite database from
+   the fixture dict (one durable transaction), and saving the whole JSON file
+   (write, fsync, rename).
+2. **cold load, snapshot**: ``Planner.open(home, "bench", snapshot_every=0)``
+   on the home with its snapshot (loads the newest snapshot, then the tail
+   after it, here empty). Targets: < 20 ms at 1,000 tasks, < 1 s at 100,000.
+   **cold load, full replay**: the same open on the copy without snapshots,
+   folding every event of the log; **replay rate** is the log's events
+   divided by that time (target >= 300,000 events/s, judged from 1,000 tasks
+   up, where fixed costs no longer dominate). Peers (the same numbers on both
+   rows): open the SQLite database and ``SELECT`` every task and edge into
+   dicts; ``json.load`` the whole file and index it.
+3. **memory**, in KB (1,024 bytes) per task, each in a fresh child process
+   per size, store and method (so that sizes do not pollute each other),
+   after importing every module the load needs, the load being the cold
+   load with snapshot (peers: their load). **RSS growth**: the resident set
+   size (``psutil``, after ``gc.collect()``) after the load minus before it;
+   what the machine pays, but freed memory that the allocator keeps counts
+   too. **RSS peak growth**: the kernel's high-water mark ``VmHWM`` (reset
+   to the current RSS just before the load through ``/proc/self/clear_refs``;
+   Linux only, else not shown) minus the RSS before. **Python heap
+   (tracemalloc)**: the bytes ``tracemalloc`` traces after the load (and a
+   ``gc.collect()``), and its peak during the load: what the objects
+   themselves hold, without allocator slack. Measured once per size (it
+   hardly varies). Below ~1,000 tasks RSS is dominated by the allocator's
+   granularity (arenas, pages), so the target, < 2 KB per task of RSS
+   growth, is judged from 1,000 tasks up; the spec's floor is 1 MB per task.
+4. On the handle of each repetition's "cold load, snapshot":
+   **ready top-20, first call** (``Planner.ready(20)`` right after the open)
+   and **ready top-20, steady** (the median of up to 200 further calls, at
+   most 0.5 s of them, ``--quick`` a quarter of that, with nothing changed
+   in between: the steady state of an agent asking again; target < 1 ms). Peers: one SQL query (on a
+   connection opened beforehand), and a scan of the JSON peer's dicts; both
+   with *simplified* semantics (no container inheritance, no critical-path
+   tie-break: see the peers' docstrings).
+   **cycle check**: ``graph.index.cycle_for(a, b)`` for an edge a -> b
+   between two leaves picked at random (seeded; the same pairs in every
+   repetition and for the peers) that is not already an edge; only the check
+   is timed, nothing is added. The median over up to 100 pairs (at most 1 s
+   of them, ``--quick`` a quarter of that; target < 10 ms), and the p99. Peers: a recursive CTE over ``deps``,
+   and a breadth-first search over the JSON peer's dicts (task-to-task edges
+   only). **analysis**: ``Planner.analysis()`` (levels, critical path,
+   bottlenecks, capabilities, progress); peer: the JSON peer's levels and
+   critical path by Kahn's algorithm (simplified, no bottlenecks).
+5. At 10,000 tasks: **process: planner ready --json**, the wall time of
+   ``subprocess.run([python, "-m", "planner", "--home", H, "--project",
+   "bench", "ready", "--json"])`` (every ready task, as the command prints by
+   default; target < 120 ms), the same with ``--limit 20``, and
+   **process: python -c pass** (interpreter start alone, for reference).
+   Each is the median of 5 runs (``--quick``: 3) per repetition. Peers: the
+   peer modules' own command lines printing the same rows
+   (``python -m stress.peers.sqlite_plan DB ready``, ``... json_file_plan``).
+
+Correctness checks (any failure makes the command exit non-zero): every
+load holds n tasks (and, for the planner, the log's last seq, from the
+snapshot or from a replay as asked); the full replay's ready queue equals the
+snapshot's; the planner's ready set has exactly the size computed
+independently from the fixture (pending leaves none of whose line, the task
+and its containers, depends on an unfinished task), and ``ready(20)`` is its
+first 20; the two peers return the same ids; an edge the peers say closes a
+cycle is one the planner says closes a cycle too (its semantics only add
+paths); the child processes and command lines exit 0 and print what they
+should. Missed performance targets are shown in the table, not failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from stress.bench import BenchResult, RunOptions
+from stress.bench.stats import format_table, median, percentile
+from stress.peers import json_file_plan, sqlite_plan
+
+SIZES = [10, 50, 100, 500, 1_000, 2_000, 10_000, 100_000]
+QUICK_SIZES = [10, 100, 1_000, 10_000]
+CLI_SIZE = 10_000  # the size the command-line figures are measured at
+BIG = 100_000  # from this size on, at most BIG_REPEAT repetitions
+BIG_REPEAT = 3
+MAX_DEPTH, DENSITY, SEED = 5, 0.3, 0
+PROJECT = "bench"
+READY_LIMIT = 20
+READY_CALLS, READY_BUDGET_S = 200, 0.5
+CYCLE_PAIRS, CYCLE_BUDGET_S = 100, 1.0
+CLI_RUNS, QUICK_CLI_RUNS = 5, 3
+REPO = Path(__file__).resolve().parents[2]  # child processes run here, so that they import this checkout
+
+SP, SQLITE, JSONF = "superplanner", "sqlite", "json_file"
+STORES = (SP, SQLITE, JSONF)
+
+
+# -- targets and rows ------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    """A performance target: ``median op value`` must hold (op "<" or ">=")."""
+
+    op: str
+    value: float
+
+    def met(self, measured: float) -> bool:
+        return measured < self.value if self.op == "<" else measured >= self.value
+
+    def __str__(self) -> str:
+        return f"{self.op} {_num(self.value)}"
+
+
+@dataclass
+class Row:
+    """One table row: one figure at one size, the planner's values and each peer's, per repetition."""
+
+    size: int
+    figure: str
+    unit: str
+    target: Target | None = None
+    values: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STORES})
+
+    def add(self, store: str, value: float) -> None:
+        self.values[store].append(value)
+
+    def med(self, store: str) -> float:
+        vals = self.values[store]
+        return median(vals) if vals else math.nan
+
+    def ratio(self, peer: str) -> float:
+        """Planner median / peer median; NaN unless both are positive (small memory deltas can be <= 0)."""
+        ours, theirs = self.med(SP), self.med(peer)
+        return ours / theirs if ours > 0 and theirs > 0 else math.nan
+
+    @property
+    def met(self) -> bool | None:
+        ours = self.med(SP)
+        return None if self.target is None or math.isnan(ours) else self.target.met(ours)
+
+    @property
+    def key(self) -> str:
+        return f"{self.figure} @{self.size}"
+
+    def to_json(self) -> dict[str, Any]:
+        ours = self.values[SP]
+        out: dict[str, Any] = {
+            "median": _round(self.med(SP)), "min": _round(min(ours, default=math.nan)),
+            "max": _round(max(ours, default=math.nan)), "repetitions": len(ours), "unit": self.unit,
+            "tasks": self.size,
+        }
+        for peer in (SQLITE, JSONF):
+            if self.values[peer]:
+                out[peer] = _round(self.med(peer))
+                out[f"ratio_{peer}"] = _round(self.ratio(peer))
+        if self.target is not None:
+            out["target"] = str(self.target)
+            out["met"] = self.met
+        return out
+
+
+class Results:
+    """Rows by key in first-seen order, plus the correctness failures."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Row] = {}
+        self.failures: list[str] = []
+
+    def row(self, size: int, figure: str, unit: str, target: Target | None = None) -> Row:
+        key = f"{figure} @{size}"
+        if key not in self.rows:
+            self.rows[key] = Row(size, figure, unit, target)
+        return self.rows[key]
+
+    def check(self, ok: bool, where: str, problem: str) -> bool:
+        if not ok:
+            self.failures.append(f"{where}: {problem}")
+            _progress(f"{where}: CHECK FAILED: {problem}")
+        return ok
+
+
+def _round(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 6)
+
+
+def _num(value: float) -> str:
+    """A table cell for a number of any magnitude; ``-`` when not measured."""
+    if value is None or math.isnan(value):
+        return "-"
+    size = abs(value)
+    if size >= 1000:
+        return f"{value:,.0f}"
+    if size >= 100:
+        return f"{value:.1f}"
+    if size >= 1:
+        return f"{value:.2f}"
+    if size >= 0.01:
+        return f"{value:.3f}"
+    return f"{value:.4f}" if size >= 0.0001 else f"{value:.2g}"
+
+
+# -- the project, its expected answers, its stores -----------------------------------
+@dataclass
+class Expected:
+    """What every load and query must give, computed from the fixture data alone."""
+
+    tasks: int
+    edges: int
+    events: int  # the log's last seq after the import
+    ready: int  # planner semantics
+    leaves: list[str]
+
+
+def expected_of(data: dict[str, Any]) -> Expected:
+    """Counts from the fixture: tasks, distinct edges, events of the import, the planner's ready count.
+
+    A leaf is ready when it is pending and no task on its line (itself and
+    its containers) depends on a task that is not done; a leaf is done when
+    ``completed``, a container when all its children are.
+    """
+    tasks = data["tasks"]
+    by_id = {t["id"]: t for t in tasks}
+    children: dict[str, list[str]] = {t["id"]: [] for t in tasks}
+    for t in tasks:
+        if t.get("parent_id") is not None:
+            children[t["parent_id"]].append(t["id"])
+    done: dict[str, bool] = {}
+    for tid in _deepest_first(by_id):
+        kids = children[tid]
+        done[tid] = all(done[k] for k in kids) if kids else by_id[tid].get("status") == "completed"
+    deps = {t["id"]: set(t.get("dependencies", ())) for t in tasks}
+    free: dict[str, bool] = {}  # no task on the line waits on an unfinished one
+    for tid in _deepest_first(by_id)[::-1]:  # containers first
+        parent = by_id[tid].get("parent_id")
+        free[tid] = all(done[d] for d in deps[tid]) and (parent is None or free[parent])
+    leaves = [t["id"] for t in tasks if not children[t["id"]]]
+    ready = sum(1 for tid in leaves if by_id[tid].get("status", "pending") == "pending" and free[tid])
+    edges = sum(len(d) for d in deps.values())
+    # project created, one task.added per task, one dependency.added per edge, project.imported
+    return Expected(len(tasks), edges, 1 + len(tasks) + edges + 1, ready, leaves)
+
+
+def _deepest_first(by_id: dict[str, dict[str, Any]]) -> list[str]:
+    depth: dict[str, int] = {}
+    for tid in by_id:
+        line = []
+        node: str | None = tid
+        while node is not None and node not in depth:
+            line.append(node)
+            node = by_id[node].get("parent_id")
+        base = depth[node] if node is not None else 0
+        for k, t in enumerate(reversed(line), 1):
+            depth[t] = base + k
+    return sorted(by_id, key=depth.__getitem__, reverse=True)
+
+
+@dataclass
+class Stores:
+    """One size's project on disk: planner home (+ a copy without snapshots), SQLite db, JSON file."""
+
+    root: Path
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def replay_home(self) -> Path:
+        return self.root / "replay-home"
+
+    @property
+    def db(self) -> Path:
+        return self.root / "plan.db"
+
+    @property
+    def json_file(self) -> Path:
+        return self.root / "plan.json"
+
+    def project_dir(self, home: Path) -> Path:
+        return home / "projects" / PROJECT
+
+
+def build_stores(root: Path, data: dict[str, Any]) -> tuple[Stores, int]:
+    """Import the project into a planner home and snapshot it; make the replay copy and the peers.
+    Returns the stores and the seq the snapshot describes."""
+    from planner import Planner
+    from planner.importing import import_plan, read_fixture
+
+    stores = Stores(root)
+    p = Planner.open(stores.home, PROJECT, create=True, durability="batch")
+    try:
+        import_plan(p, read_fixture(data, "generated.json"))
+        seq = p.snapshot()
+    finally:
+        p.close()
+    shutil.copytree(stores.project_dir(stores.home), stores.project_dir(stores.replay_home),
+                    ignore=shutil.ignore_patterns("snapshots"))
+    sqlite_plan.create(stores.db, data)
+    json_file_plan.save(stores.json_file, data)
+    return stores, seq
+
+
+# -- timing helpers -------------------------------------------------------------------
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _own_objects_frozen() -> Iterator[None]:
+    """``gc.collect()``, then ``gc.freeze()`` for the block: the collector stays on, but no longer
+    traverses the objects that exist already (the benchmark's own: the generated project, its dict,
+    the expected answers), which a user's process would not hold. At 100,000 tasks they would
+    otherwise add a third to a load's time."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Seconds taken by ``fn()`` (see :func:`_own_objects_frozen`), and its result."""
+    with _own_objects_frozen():
+        start = time.perf_counter()
+        result = fn()
+        return time.perf_counter() - start, result
+
+
+def _calls(fn: Callable[[], Any], max_calls: int, budget_s: float) -> list[float]:
+    """Time ``fn()`` call by call: up to ``max_calls`` calls, stopping once ``budget_s`` is spent (>= 3 calls)."""
+    times: list[float] = []
+    clock = time.perf_counter
+    deadline = clock() + budget_s
+    while len(times) < max_calls:
+        start = clock()
+        fn()
+        end = clock()
+        times.append(end - start)
+        if end > deadline and len(times) >= 3:
+            break
+    return times
+
+
+def _order(rep: int) -> tuple[str, ...]:
+    """Who goes first in repetition ``rep``: the planner, then the peers; reversed every other one."""
+    return STORES if rep % 2 == 0 else STORES[::-1]
+
+
+@contextmanager
+def _closing_all() -> Iterator[list[Callable[[], Any]]]:
+    closers: list[Callable[[], Any]] = []
+    try:
+        yield closers
+    finally:
+        for close in reversed(closers):
+            close()
+
+
+# -- figure 1: the spec's load_project ----------------------------------------------------
+def _spec_load(project: Any, loop: asyncio.AbstractEventLoop) -> tuple[float, Any]:
+    """``SuperPlanner()`` + ``await load_project(project)``, timed inside the running loop."""
+    from planner import SuperPlanner
+
+    async def load() -> tuple[float, Any]:
+        start = time.perf_counter()
+        sp = SuperPlanner()
+        report = await sp.load_project(project)
+        return time.perf_counter() - start, (sp, report)
+
+    with _own_objects_frozen():
+        return loop.run_until_complete(load())
+
+
+def measure_spec_load(project: Any, data: dict[str, Any], exp: Expected, root: Path, rep: int,
+                      loop: asyncio.AbstractEventLoop, res: Results) -> None:
+    n = exp.tasks
+    total = res.row(n, "spec load_project", "ms")
+    per_task = res.row(n, "spec load_project per task", "ms/task", Target("<", 30.0))
+    where = f"[{n} tasks, rep {rep + 1}] spec load"
+    for store in _order(rep):
+        if store == SP:
+            seconds, (sp, report) = _spec_load(project, loop)
+            try:
+                loaded = len(sp.planner.graph.tasks)
+                res.check(loaded == n and report["imported"] == n and not report["dropped"], where,
+                          f"loaded {loaded} tasks, imported {report['imported']}, dropped {report['dropped'][:3]}")
+            finally:
+                sp.close()
+        elif store == SQLITE:
+            db = root / f"import-{rep}.db"
+            seconds, count = _timed(lambda db=db: sqlite_plan.create(db, data))
+            res.check(count == n, where, f"SQLite peer inserted {count} tasks")
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+        else:
+            path = root / f"import-{rep}.json"
+            seconds, count = _timed(lambda path=path: json_file_plan.save(path, data))
+            path.unlink()
+        total.add(store, seconds * 1e3)
+        per_task.add(store, seconds * 1e3 / n)
+
+
+# -- figures 2 and 4: cold loads, then queries on the loaded handle ------------------------------
+def _open(home: Path) -> Any:
+    from planner import Planner
+
+    return Planner.open(home, PROJECT, snapshot_every=0)
+
+
+def measure_loads_and_queries(stores: Stores, exp: Expected, seq: int, rep: int, pairs: list[tuple[str, str]],
+                              peers: PeerFacts, quick: bool, res: Results) -> None:
+    """One repetition of figures 2 and 4: each store loaded cold, then queried on what the load built."""
+    n = exp.tasks
+    snap = res.row(n, "cold load, snapshot", "ms", _snapshot_target(n))
+    replay = res.row(n, "cold load, full replay", "ms")
+    rate = res.row(n, "replay rate", "events/s", Target(">=", 300_000) if n >= 1_000 else None)
+    where = f"[{n} tasks, rep {rep + 1}]"
+    for store in _order(rep):
+        if store == SP:
+            shutil.rmtree(stores.project_dir(stores.replay_home) / "snapshots", ignore_errors=True)
+            seconds, q = _timed(lambda: _open(stores.replay_home))
+            try:
+                ok = res.check(q.loaded_from_snapshot == 0 and len(q.graph.tasks) == n and q.graph.seq == seq,
+                               f"{where} full replay", f"from snapshot {q.loaded_from_snapshot}, "
+                               f"{len(q.graph.tasks)} tasks, seq {q.graph.seq} (expected 0, {n}, {seq})")
+                replay_ready = q.ready() if ok and rep == 0 else None
+            finally:
+                q.close()
+            replay.add(SP, seconds * 1e3)
+            rate.add(SP, seq / seconds)
+            seconds, p = _timed(lambda: _open(stores.home))
+            snap.add(SP, seconds * 1e3)
+            try:
+                res.check(p.loaded_from_snapshot == seq and len(p.graph.tasks) == n and p.graph.seq == seq,
+                          f"{where} cold load", f"from snapshot {p.loaded_from_snapshot}, {len(p.graph.tasks)} "
+                          f"tasks, seq {p.graph.seq} (expected {seq}, {n}, {seq})")
+                _planner_queries(p, exp, rep, pairs, peers, quick, res, where)
+                if replay_ready is not None:
+                    res.check(replay_ready == p.ready(), f"{where} full replay",
+                              "its ready queue differs from the one loaded from the snapshot")
+            finally:
+                p.close()
+        elif store == SQLITE:
+            seconds, view = _timed(lambda: sqlite_plan.load(stores.db))
+            _check_view(view.tasks, view.depends_on, exp, res, f"{where} SQLite load")
+            for row in (snap, replay):
+                row.add(SQLITE, seconds * 1e3)
+            del view
+            with _closing_all() as closers:
+                conn = sqlite_plan.connect(stores.db)
+                closers.append(conn.close)
+                _sqlite_queries(conn, exp, pairs, quick, res)
+        else:
+            seconds, view = _timed(lambda: json_file_plan.load(stores.json_file))
+            _check_view(view.tasks, view.depends_on, exp, res, f"{where} JSON load")
+            for row in (snap, replay):
+                row.add(JSONF, seconds * 1e3)
+            _json_queries(view, exp, pairs, quick, res)
+
+
+def _snapshot_target(n: int) -> Target | None:
+    return {1_000: Target("<", 20.0), 100_000: Target("<", 1_000.0)}.get(n)
+
+
+def _check_view(tasks: dict, depends_on: dict, exp: Expected, res: Results, where: str) -> None:
+    edges = sum(len(d) for d in depends_on.values())
+    res.check(len(tasks) == exp.tasks and edges == exp.edges, where,
+              f"{len(tasks)} tasks and {edges} edges (expected {exp.tasks} and {exp.edges})")
+
+
+def _query_rows(res: Results, n: int) -> dict[str, Row]:
+    return {
+        "first": res.row(n, "ready top-20, first call", "ms"),
+        "steady": res.row(n, "ready top-20, steady", "ms", Target("<", 1.0)),
+        "cycle": res.row(n, "cycle check, median", "ms", Target("<", 10.0)),
+        "cycle99": res.row(n, "cycle check, p99", "ms"),
+        "analysis": res.row(n, "analysis", "ms"),
+    }
+
+
+def _record_queries(rows: dict[str, Row], store: str, first: float, steady: list[float],
+                    cycles: list[float], analysis: float | None) -> None:
+    rows["first"].add(store, first * 1e3)
+    rows["steady"].add(store, median(steady) * 1e3)
+    if cycles:
+        rows["cycle"].add(store, median(cycles) * 1e3)
+        rows["cycle99"].add(store, percentile(sorted(cycles), 99) * 1e3)
+    if analysis is not None:
+        rows["analysis"].add(store, analysis * 1e3)
+
+
+def _planner_queries(p: Any, exp: Expected, rep: int, pairs: list[tuple[str, str]], peers: PeerFacts,
+                     quick: bool, res: Results, where: str) -> None:
+    rows = _query_rows(res, exp.tasks)
+    start = time.perf_counter()
+    top = p.ready(READY_LIMIT)
+    first = time.perf_counter() - start
+    steady = _calls(lambda: p.ready(READY_LIMIT), READY_CALLS, READY_BUDGET_S / (4 if quick else 1))
+    if rep == 0:
+        everything = p.ready()
+        res.check(len(everything) == exp.ready and top == everything[:READY_LIMIT], f"{where} ready",
+                  f"{len(everything)} ready (expected {exp.ready}); top {len(top)} "
+                  f"{'is' if top == everything[:READY_LIMIT] else 'is not'} the head of the full list")
+    cycle_for = p.graph.index.cycle_for
+    cycles = _calls_each(lambda pair: cycle_for(*pair), pairs, CYCLE_BUDGET_S / (4 if quick else 1))
+    if rep == 0:
+        missed = [pair for pair in sorted(peers.cycles) if cycle_for(*pair) is None]
+        res.check(not missed, f"{where} cycle check",
+                  f"the planner accepts edges that close a task-to-task cycle: {missed[:3]}")
+    seconds, report = _timed(p.analysis)
+    res.check(report.get("tasks") == exp.tasks, f"{where} analysis",
+              f"reports {report.get('tasks')} tasks (expected {exp.tasks})")
+    _record_queries(rows, SP, first, steady, cycles, seconds)
+
+
+def _sqlite_queries(conn: Any, exp: Expected, pairs: list[tuple[str, str]], quick: bool, res: Results) -> None:
+    rows = _query_rows(res, exp.tasks)
+    start = time.perf_counter()
+    sqlite_plan.ready(conn, READY_LIMIT)
+    first = time.perf_counter() - start
+    steady = _calls(lambda: sqlite_plan.ready(conn, READY_LIMIT), READY_CALLS, READY_BUDGET_S / (4 if quick else 1))
+    cycles = _calls_each(lambda pair: sqlite_plan.closes_cycle(conn, *pair), pairs,
+                         CYCLE_BUDGET_S / (4 if quick else 1))
+    _record_queries(rows, SQLITE, first, steady, cycles, None)
+
+
+def _json_queries(view: Any, exp: Expected, pairs: list[tuple[str, str]], quick: bool, res: Results) -> None:
+    rows = _query_rows(res, exp.tasks)
+    start = time.perf_counter()
+    json_file_plan.ready(view, READY_LIMIT)
+    first = time.perf_counter() - start
+    steady = _calls(lambda: json_file_plan.ready(view, READY_LIMIT), READY_CALLS, READY_BUDGET_S / (4 if quick else 1))
+    cycles = _calls_each(lambda pair: json_file_plan.closes_cycle(view, *pair), pairs,
+                         CYCLE_BUDGET_S / (4 if quick else 1))
+    seconds, _ = _timed(lambda: json_file_plan.analyze(view))
+    _record_queries(rows, JSONF, first, steady, cycles, seconds)
+
+
+def _calls_each(fn: Callable[[Any], Any], items: list[Any], budget_s: float) -> list[float]:
+    """Time ``fn(item)`` per item, in order, stopping once ``budget_s`` is spent (>= 3 items)."""
+    times: list[float] = []
+    clock = time.perf_counter
+    deadline = clock() + budget_s
+    for item in items:
+        start = clock()
+        fn(item)
+        end = clock()
+        times.append(end - start)
+        if end > deadline and len(times) >= 3:
+            break
+    return times
+
+
+@dataclass
+class PeerFacts:
+    """What the peers answer, once per size (untimed): their full ready count, the pairs closing a cycle."""
+
+    ready: int
+    cycles: set[tuple[str, str]]
+
+
+def check_peers(stores: Stores, exp: Expected, pairs: list[tuple[str, str]], res: Results) -> PeerFacts:
+    """Untimed: the two peers give the same answers; returns them for the planner's checks."""
+    where = f"[{exp.tasks} tasks] peers"
+    view = json_file_plan.load(stores.json_file)
+    conn = sqlite_plan.connect(stores.db)
+    try:
+        everything = json_file_plan.ready(view, exp.tasks)
+        a, b = sqlite_plan.ready(conn, READY_LIMIT), json_file_plan.ready(view, READY_LIMIT)
+        res.check(a == b == everything[:READY_LIMIT], where,
+                  f"the peers' ready lists differ: SQLite {a[:5]}... ({len(a)}), JSON {b[:5]}... ({len(b)})")
+        cycles = {pair for pair in pairs if json_file_plan.closes_cycle(view, *pair)}
+        res.check(cycles == {pair for pair in pairs if sqlite_plan.closes_cycle(conn, *pair)}, where,
+                  "the peers disagree on which new edges close a cycle")
+    finally:
+        conn.close()
+    return PeerFacts(len(everything), cycles)
+
+
+def cycle_pairs(exp: Expected, data: dict[str, Any], count: int, seed: int = SEED) -> list[tuple[str, str]]:
+    """``count`` random (leaf, leaf) pairs, a != b, that are not already an edge (seeded)."""
+    rng = random.Random(f"load-bench-cycles:{seed}:{exp.tasks}")
+    existing = {(t["id"], d) for t in data["tasks"] for d in t.get("dependencies", ())}
+    leaves = exp.leaves
+    pairs: list[tuple[str, str]] = []
+    if len(leaves) < 2:
+        return pairs
+    for _ in range(count * 10):
+        a, b = rng.choice(leaves), rng.choice(leaves)
+        if a != b and (a, b) not in existing and (a, b) not in pairs:
+            pairs.append((a, b))
+            if len(pairs) == count:
+                break
+    return pairs
+
+
+# -- figure 3: memory, in a fresh child process per size and store ----------------------------------
+_MEMORY_CHILD = "from stress.bench.load_bench import memory_child; memory_child()"
+
+
+def memory_child() -> None:
+    """Child process body: ``argv = [-c, store, path, mode]``; load ``path`` as ``store``, print JSON
+    with the memory before and after the load (after ``gc.collect()``), the peak during it and the
+    tasks loaded. ``mode`` "rss": the process's RSS (psutil) and ``VmHWM``; "tracemalloc": the Python
+    heap as ``tracemalloc`` traces it (started just before the load, so "before" is 0)."""
+    import psutil
+
+    store, path, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    if store == SP:
+        import orjson  # noqa: F401 - imported before the baseline: module code is not per-task memory
+
+        import projections.analysis  # noqa: F401
+        from planner import Planner
+
+        def load() -> Any:
+            return Planner.open(path, PROJECT, snapshot_every=0)
+    else:
+        peer = sqlite_plan if store == SQLITE else json_file_plan
+
+        def load() -> Any:
+            return peer.load(path)
+
+    if mode == "tracemalloc":
+        import tracemalloc
+
+        gc.collect()
+        tracemalloc.start()
+        loaded = load()
+        _, peak = tracemalloc.get_traced_memory()
+        gc.collect()
+        after, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        before = 0
+    else:
+        proc = psutil.Process()
+        gc.collect()
+        before = proc.memory_info().rss
+        reset = _reset_peak_rss()
+        loaded = load()
+        peak = _peak_rss() if reset else None
+        gc.collect()
+        after = proc.memory_info().rss
+    tasks = len(loaded.graph.tasks) if store == SP else len(loaded.tasks)
+    print(json.dumps({"before": before, "after": after, "peak": peak, "tasks": tasks}))
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (``VmHWM``) to the current RSS (Linux >= 4.0); False if impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return _peak_rss() is not None
+    except OSError:
+        return False
+
+
+def _peak_rss() -> int | None:
+    """``VmHWM`` of this process in bytes, or None."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+MEMORY_FIGURES = {  # (mode, retained or peak) -> table row
+    ("rss", "retained"): "memory, RSS growth",
+    ("rss", "peak"): "memory, RSS peak growth",
+    ("tracemalloc", "retained"): "memory, Python heap (tracemalloc)",
+    ("tracemalloc", "peak"): "memory, Python heap peak (tracemalloc)",
+}
+
+
+def measure_memory(stores: Stores, exp: Expected, res: Results) -> None:
+    """Figure 3: one child per store and mode; KB (1,024 bytes) per task retained and at the peak."""
+    n = exp.tasks
+    rows = {key: res.row(n, figure, "KB/task", Target("<", 2.0) if key == ("rss", "retained") and n >= 1_000
+                         else None) for key, figure in MEMORY_FIGURES.items()}
+    paths = {SP: stores.home, SQLITE: stores.db, JSONF: stores.json_file}
+    for mode in ("rss", "tracemalloc"):
+        for store in STORES:
+            where = f"[{n} tasks] memory child ({store}, {mode})"
+            proc = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, store, str(paths[store]), mode],
+                                  capture_output=True, text=True, cwd=REPO, timeout=600)
+            if not res.check(proc.returncode == 0, where, f"exited {proc.returncode}: {proc.stderr.strip()[-500:]}"):
+                continue
+            got = json.loads(proc.stdout)
+            res.check(got["tasks"] == n, where, f"loaded {got['tasks']} tasks, expected {n}")
+            rows[(mode, "retained")].add(store, (got["after"] - got["before"]) / 1024 / n)
+            if got["peak"] is not None:
+                rows[(mode, "peak")].add(store, max(0, got["peak"] - got["before"]) / 1024 / n)
+
+
+# -- figure 5: whole processes ------------------------------------------------------------------
+def _commands(stores: Stores, limit: int | None) -> dict[str, list[str]]:
+    extra = [] if limit is None else ["--limit", str(limit)]
+    return {
+        SP: [sys.executable, "-m", "planner", "--home", str(stores.home), "--project", PROJECT, "ready", "--json",
+             *extra],
+        SQLITE: [sys.executable, "-m", "stress.peers.sqlite_plan", str(stores.db), "ready", *extra],
+        JSONF: [sys.executable, "-m", "stress.peers.json_file_plan", str(stores.json_file), "ready", *extra],
+    }
+
+
+def measure_processes(stores: Stores, exp: Expected, peers: PeerFacts, rep: int, runs: int, res: Results) -> None:
+    """Figure 5, one repetition: each command ``runs`` times, interleaved; the median wall time."""
+    n = exp.tasks
+    peer_ready = peers.ready
+    variants = [
+        (None, res.row(n, "process: planner ready --json", "ms", Target("<", 120.0)), exp.ready, peer_ready),
+        (READY_LIMIT, res.row(n, "process: planner ready --json --limit 20", "ms"),
+         min(READY_LIMIT, exp.ready), min(READY_LIMIT, peer_ready)),
+    ]
+    python = res.row(n, "process: python -c pass", "ms")
+    samples: dict[tuple[int, str], list[float]] = {}
+    for run_no in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", "pass"], cwd=REPO)
+        samples.setdefault((-1, SP), []).append(time.perf_counter() - start)
+        res.check(proc.returncode == 0, "python -c pass", f"exited {proc.returncode}")
+        for v, (limit, _row, want_ours, want_peer) in enumerate(variants):
+            commands = _commands(stores, limit)
+            for store in _order(rep + run_no):
+                start = time.perf_counter()
+                proc = subprocess.run(commands[store], capture_output=True, text=True, cwd=REPO, timeout=600)
+                samples.setdefault((v, store), []).append(time.perf_counter() - start)
+                want = want_ours if store == SP else want_peer
+                _check_process(proc, want, res, f"[{n} tasks, rep {rep + 1}] {' '.join(commands[store][1:4])}")
+    python.add(SP, median(samples[(-1, SP)]) * 1e3)
+    for v, (_limit, row, _, _) in enumerate(variants):
+        for store in STORES:
+            row.add(store, median(samples[(v, store)]) * 1e3)
+
+
+def _check_process(proc: subprocess.CompletedProcess, want: int, res: Results, where: str) -> None:
+    if not res.check(proc.returncode == 0, where, f"exited {proc.returncode}: {proc.stderr.strip()[-500:]}"):
+        return
+    try:
+        rows = json.loads(proc.stdout)
+    except ValueError as exc:
+        res.check(False, where, f"printed no JSON ({exc}): {proc.stdout[:200]!r}")
+        return
+    res.check(isinstance(rows, list) and len(rows) == want, where,
+              f"printed {len(rows) if isinstance(rows, list) else type(rows).__name__} rows, expected {want}")
+
+
+# -- the run ----------------------------------------------------------------------------------
+def run(options: RunOptions, out: TextIO) -> BenchResult:
+    """Every size of :data:`SIZES` (``--quick``: :data:`QUICK_SIZES`); print the table to ``out``."""
+    sizes = QUICK_SIZES if options.quick else SIZES
+    return measure(sizes, options.repeat, out, quick=options.quick, cli_size=CLI_SIZE)
+
+
+def measure(sizes: list[int], repeat: int, out: TextIO, quick: bool = False, cli_size: int | None = CLI_SIZE,
+            cli_runs: int | None = None, memory: bool = True) -> BenchResult:
+    """Measure every figure at each of ``sizes``, ``repeat`` times (at most :data:`BIG_REPEAT`
+    from :data:`BIG` tasks on); the command-line figures at ``cli_size`` only (None: never), each
+    command run ``cli_runs`` times per repetition (default :data:`CLI_RUNS`, quick :data:`QUICK_CLI_RUNS`);
+    the memory figures unless ``memory`` is False. ``quick`` also shortens the query loops."""
+    if cli_runs is None:
+        cli_runs = QUICK_CLI_RUNS if quick else CLI_RUNS
+    from fixtures.generators import generate_complex_project
+
+    res = Results()
+    started = time.monotonic()
+    loop = asyncio.new_event_loop()
+    try:
+        for n in sizes:
+            reps = repeat if n < BIG else min(repeat, BIG_REPEAT)
+            size_started = time.monotonic()
+            project = generate_complex_project(n, MAX_DEPTH, DENSITY, SEED)
+            data = project.to_dict()
+            exp = expected_of(data)
+            pairs = cycle_pairs(exp, data, CYCLE_PAIRS)
+            root = Path(tempfile.mkdtemp(prefix=f"bench-load-{n}-"))
+            try:
+                stores, seq = build_stores(root, data)
+                res.check(seq == exp.events, f"[{n} tasks] import",
+                          f"the log ends at seq {seq}, expected {exp.events} events")
+                _progress(f"[{n} tasks] {exp.edges} edges, {exp.events} events, {exp.ready} ready; "
+                          f"set up in {time.monotonic() - size_started:.1f} s; {reps} repetition(s)")
+                peers = check_peers(stores, exp, pairs, res)
+                for rep in range(reps):
+                    measure_spec_load(project, data, exp, root, rep, loop, res)
+                    measure_loads_and_queries(stores, exp, seq, rep, pairs, peers, quick, res)
+                    if n == cli_size:
+                        measure_processes(stores, exp, peers, rep, cli_runs, res)
+                if memory:
+                    measure_memory(stores, exp, res)
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+            _progress(_size_summary(res, n) + f"  ({time.monotonic() - size_started:.1f} s)")
+    finally:
+        loop.close()
+    _progress(f"done in {time.monotonic() - started:.0f} s")
+    print_report(res, sizes, repeat, out)
+    return BenchResult({row.key: row.to_json() for row in res.rows.values()}, res.failures)
+
+
+def _size_summary(res: Results, n: int) -> str:
+    parts = []
+    for figure in ("spec load_project", "cold load, snapshot", "cold load, full replay", "ready top-20, steady"):
+        row = res.rows.get(f"{figure} @{n}")
+        if row is not None:
+            parts.append(f"{figure} {_num(row.med(SP))} {row.unit}")
+    return f"[{n} tasks] " + "; ".join(parts)
+
+
+# -- the report ---------------------------------------------------------------------------------
+def print_report(res: Results, sizes: list[int], repeat: int, out: TextIO) -> None:
+    print(
+        f"\nstress.bench load (BENCH-001): generate_complex_project(n, {MAX_DEPTH}, {DENSITY}), sizes "
+        f"{', '.join(f'{s:,}' for s in sizes)}; {repeat} repetition(s) (at most {BIG_REPEAT} from {BIG:,} tasks), "
+        f"{os.cpu_count()} CPUs, temp dir {tempfile.gettempdir()}\n"
+        "superplanner = median (min..max) over repetitions; peers = medians; x = superplanner / peer "
+        "(for times, above 1 = slower); memory measured once per size in a child process",
+        file=out,
+    )
+    headers = ["tasks", "figure", "unit", "superplanner", "min..max", "SQLite", "x SQLite", "JSON file", "x JSON",
+               "target", "met?"]
+    rows = []
+    for row in sorted(res.rows.values(), key=lambda r: r.size):  # stable: figures keep their order within a size
+        ours = row.values[SP]
+        spread = f"{_num(min(ours))}..{_num(max(ours))}" if len(ours) > 1 else ""
+        met = row.met
+        rows.append([
+            f"{row.size:,}", row.figure, row.unit, _num(row.med(SP)), spread,
+            _num(row.med(SQLITE)), _ratio_cell(row.ratio(SQLITE)), _num(row.med(JSONF)),
+            _ratio_cell(row.ratio(JSONF)), str(row.target) if row.target else "",
+            "" if met is None else ("met" if met else "MISSED"),
+        ])
+    print(format_table(headers, rows), file=out)
+    if res.failures:
+        print(f"\nCORRECTNESS FAILURES ({len(res.failures)}):", file=out)
+        for failure in res.failures:
+            print(f"  {failure}", file=out)
+
+
+def _ratio_cell(value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    return f"{value:.2f}x" if value >= 0.1 else f"{value:.2g}x"
