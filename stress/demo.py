@@ -10,6 +10,11 @@
 3. A writer is killed with SIGKILL mid-run and a torn record is left at the
    tail; the next writer cuts it off into quarantine and carries on.
 4. A follower in this process receives records appended by another process.
+5. The planner on top of it: a fixture project is imported (its expected
+   outcomes checked), analysed (critical path, levels), a task is broken
+   down by the example decomposer, and N processes add and complete tasks
+   at once; generated ids never collide, every acknowledged command is in
+   the log, and a full replay equals the live state.
 
 Exits non-zero if any check fails. Everything goes through the public API.
 """
@@ -118,8 +123,56 @@ def run(home: Path, writers: int, steps: int) -> int:
         proc.communicate()
     check([r.cmd for r in got] == [f"late-{i}" for i in range(5)], "the follower saw all 5, in order")
 
+    _planner_part(home, writers, check)
+
     print(f"\n{'all checks passed' if not check.failed else f'{check.failed} check(s) FAILED'}")
     return 1 if check.failed else 0
+
+
+def _planner_part(home: Path, writers: int, check: Checks) -> None:
+    import fixtures
+    from planner import Planner
+    from planner.events import parse_event
+    from planner.importing import import_plan, read_plan
+    from planner.planning import decompose
+    from projections.graph import TaskGraph
+
+    fixture = Path(fixtures.__file__).parent / "complex_microservices_platform.json"
+    planner_home = home / "planner"
+    print(f"\n5. the planner: import {fixture.name}, analyse, plan, and {writers} processes at once")
+    with Planner.open(planner_home, "platform", create=True) as p:
+        report = import_plan(p, read_plan(fixture))
+        outcomes = report["expected_outcomes"]
+        check(not outcomes["mismatched"] and report["imported"] == 22,
+              f"imported {report['imported']} tasks; the file's expected outcomes all match "
+              f"({', '.join(outcomes['matched'])})")
+        analysis = p.analysis()
+        print(f"  critical path ({analysis['critical_path_effort']:g} h): {' -> '.join(analysis['critical_path'])}")
+        print(f"  {len(analysis['levels'])} levels; ready now, best first: {', '.join(p.ready(5))}")
+        added = decompose(p, "web-checkout", f"{sys.executable} -m planner.example_decomposer")
+        check(added == ["web-checkout.design", "web-checkout.implement", "web-checkout.test"],
+              f"web-checkout broken down by the example decomposer into {', '.join(added)}")
+    procs = [subprocess.Popen([sys.executable, "-m", "stress.planner_writer", str(planner_home), "platform",
+                               "--worker", f"agent{i}", "--count", "15"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(writers)]
+    acked_adds, acked_done, errors = [], [], []
+    for proc in procs:
+        out, err = proc.communicate()
+        acked_adds += [line.split()[1] for line in out.splitlines() if line.startswith("added ")]
+        acked_done += [line.split()[1] for line in out.splitlines() if line.startswith("done ")]
+        if proc.returncode:
+            errors.append(err.strip().splitlines()[-1:])
+    check(not errors, f"{writers} processes added and completed 15 tasks each" + (f": {errors}" if errors else ""))
+    check(len(set(acked_adds)) == len(acked_adds) == writers * 15,
+          f"{len(acked_adds)} generated ids, all distinct, though {writers} processes drew them at once")
+    with Planner.open(planner_home, "platform") as p:
+        check(all(p.task(t)["state"] == "completed" for t in acked_done) and len(acked_done) == writers * 15,
+              "every acknowledged completion is in the log")
+        replay = TaskGraph()
+        for record in p.log.read():
+            replay.apply(record.seq, parse_event(record.type, record.data))
+        check(replay.derived() == p.graph.derived() == p.graph.recompute(),
+              f"full replay of {replay.seq} events == the live state == a recomputation")
 
 
 def main(argv: list[str] | None = None) -> int:
