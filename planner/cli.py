@@ -38,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
                                      parents=[_common(defaults=True)])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("init", parents=[common], help="create the project")
+    init = sub.add_parser("init", parents=[common], help="create the project")
+    init.add_argument("--max-depth", type=int, default=8, help="how deep the task tree may go (default 8)")
+    init.add_argument("--description", default="")
     imp = sub.add_parser("import", parents=[common],
                          help="add the tasks of a plan file (fixture JSON, or a Markdown outline .md)")
     imp.add_argument("file")
@@ -63,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--effort", type=float, default=1.0)
     add.add_argument("--cap", action="append", default=[], metavar="CAPABILITY")
     add.add_argument("--description", default="")
+    add.add_argument("--verify-command", metavar="COMMAND", help="how to check the work is done (recorded)")
     edit = sub.add_parser("edit", parents=[common], help="change a task's title, priority, effort, ...")
     edit.add_argument("task")
     edit.add_argument("--title")
@@ -165,7 +168,10 @@ def _open(args: Any, create: bool = False):
 def _run(args: Any) -> tuple[int, Any, Any]:
     """Do the command; return (exit code, JSON payload, a function that prints it for people)."""
     if args.command == "init":
-        with _open(args, create=True) as p:
+        from .engine import Planner
+
+        with Planner.open(args.home, args.project, create=True, max_depth=args.max_depth,
+                          description=args.description) as p:
             stats = p.stats()
         return 0, stats, lambda: print(f"project {args.project} ready in {args.home}")
     if args.command == "replay":
@@ -176,7 +182,7 @@ def _run(args: Any) -> tuple[int, Any, Any]:
         if args.command == "add":
             task = p.add_task(args.title, id=args.id, parent=args.parent, depends_on=args.after,
                               priority=args.priority, effort=args.effort, capabilities=args.cap,
-                              description=args.description)
+                              description=args.description, verify_command=args.verify_command)
             return 0, {"id": task}, lambda: print(task)
         if args.command == "edit":
             changes = {k: v for k, v in (("title", args.title), ("description", args.description),

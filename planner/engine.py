@@ -67,8 +67,9 @@ class Planner:
 
     @classmethod
     def open(cls, home: os.PathLike | str, project: str, create: bool = False, snapshot_every: int = 1000,
-             **log_options: Any) -> Planner:
-        """Open project ``project`` under ``home``; with ``create``, make it if missing.
+             max_depth: int = 8, description: str = "", **log_options: Any) -> Planner:
+        """Open project ``project`` under ``home``; with ``create``, make it if missing
+        (``max_depth`` and ``description`` apply only then: the tree's depth limit, 1-64).
 
         Starts from the newest usable snapshot and folds only the events after
         it: O(tasks + edges + tail) instead of O(all events).
@@ -84,7 +85,8 @@ class Planner:
         with gc_paused():  # loading builds ~10 objects per task: no use scanning them as they come
             planner._start_from_snapshot()  # (first: it must find the handle unused)
             if create:
-                planner.execute_events([ev.ProjectCreated(name=project)], only_if_empty=True)
+                planner.execute_events([ev.ProjectCreated(name=project, max_depth=max_depth,
+                                                          description=description)], only_if_empty=True)
             planner.refresh()
         return planner
 
@@ -270,6 +272,7 @@ class Planner:
         graph = self.graph
         return {
             "project": graph.name, "mode": graph.mode, "seq": graph.seq, "tasks": len(graph.tasks),
+            "max_depth": graph.max_depth,
             "leaves_by_state": {str(state): n for state, n in sorted(graph.counts.items()) if n},
             "ready": len(graph.ready),
         }

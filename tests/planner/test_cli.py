@@ -78,3 +78,18 @@ def test_a_missing_project_is_a_clear_error(tmp_path):
                              "status", "--json"], capture_output=True, text=True, timeout=120)
     error = as_json(result)["error"]
     assert result.returncode == 2 and error["type"] == "ProjectNotFound" and "planner init" in error["message"]
+
+
+def test_init_sets_the_depth_limit_and_add_records_a_verify_command(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "planner", "--home", str(tmp_path), "--project", "shallow",
+                               *args], capture_output=True, text=True, timeout=120)
+
+    assert json.loads(run("--json", "init", "--max-depth", "2").stdout)["max_depth"] == 2
+    run("add", "top", "--id", "a")
+    run("add", "mid", "--id", "b", "--parent", "a", "--verify-command", "pytest tests/b")
+    assert json.loads(run("--json", "show", "b").stdout)["verify_command"] == "pytest tests/b"
+    deep = run("add", "deep", "--parent", "b")
+    assert deep.returncode == 2 and "over the project's limit of 2" in deep.stderr
+    bad = run("--project", "x", "init", "--max-depth", "0")
+    assert bad.returncode == 2 and "max_depth" in bad.stderr
