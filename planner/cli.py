@@ -13,6 +13,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 STATES = ["pending", "assigned", "in_progress", "blocked", "completed", "failed", "cancelled"]
@@ -287,10 +289,15 @@ def _replay(args: Any) -> tuple[int, Any, Any]:
     with _open(args) as p, gc_paused():
         start = time.perf_counter()
         graph = TaskGraph()
-        for record in p.log.read(1, to_seq):
-            if until is not None and _stamp(record.ts) > until:
-                break  # the first event after TIME: the project as it was then is complete
-            graph.apply(record.seq, parse_event(record.type, record.data))
+        records = p.log.read(1, to_seq)
+        total = min(to_seq or p.graph.seq, p.graph.seq)
+        with _progress(args, "replaying", total) as advance:
+            for record in records:
+                if until is not None and _stamp(record.ts) > until:
+                    break  # the first event after TIME: the project as it was then is complete
+                graph.apply(record.seq, parse_event(record.type, record.data))
+                if not record.seq % 4096:
+                    advance(record.seq)
         seconds = time.perf_counter() - start
         payload: dict[str, Any] = {
             "seq": graph.seq, "tasks": len(graph.tasks), "ready": len(graph.ready), "seconds": round(seconds, 6),
@@ -309,6 +316,21 @@ def _replay(args: Any) -> tuple[int, Any, Any]:
         + ("" if not args.verify else "; " + ("verified: incremental == full replay" if code == 0
                                                else f"DIFFERENCES in {', '.join(payload['differences'])}"))
     )
+
+
+@contextmanager
+def _progress(args: Any, what: str, total: int) -> Iterator[Any]:
+    """A progress bar on stderr for long work, for people only (a terminal, no --json,
+    more than 50,000 steps); yields ``advance(done)``."""
+    if args.json or total < 50_000 or not sys.stderr.isatty():
+        yield lambda done: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda done: bar.update(task, completed=done)
 
 
 def _point_in_time(at: str | None) -> tuple[int | None, Any]:
