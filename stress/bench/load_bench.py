@@ -112,6 +112,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -554,27 +555,27 @@ def _planner_queries(p: Any, exp: Expected, rep: int, pairs: list[tuple[str, str
     _record_queries(rows, SP, first, steady, cycles, seconds)
 
 
-def _sqlite_queries(conn: Any, exp: Expected, pairs: list[tuple[str, str]], quick: bool, res: Results) -> None:
+def _peer_queries(peer: str, ready: Any, closes_cycle: Any, analyze: Any, exp: Expected,
+                  pairs: list[tuple[str, str]], quick: bool, res: Results) -> None:
+    """The same query figures as the planner's, for one peer (``analyze`` may be None)."""
     rows = _query_rows(res, exp.tasks)
     start = time.perf_counter()
-    sqlite_plan.ready(conn, READY_LIMIT)
+    ready(READY_LIMIT)
     first = time.perf_counter() - start
-    steady = _calls(lambda: sqlite_plan.ready(conn, READY_LIMIT), READY_CALLS, READY_BUDGET_S / (4 if quick else 1))
-    cycles = _calls_each(lambda pair: sqlite_plan.closes_cycle(conn, *pair), pairs,
-                         CYCLE_BUDGET_S / (4 if quick else 1))
-    _record_queries(rows, SQLITE, first, steady, cycles, None)
+    steady = _calls(lambda: ready(READY_LIMIT), READY_CALLS, READY_BUDGET_S / (4 if quick else 1))
+    cycles = _calls_each(lambda pair: closes_cycle(*pair), pairs, CYCLE_BUDGET_S / (4 if quick else 1))
+    seconds = _timed(analyze)[0] if analyze is not None else None
+    _record_queries(rows, peer, first, steady, cycles, seconds)
+
+
+def _sqlite_queries(conn: Any, exp: Expected, pairs: list[tuple[str, str]], quick: bool, res: Results) -> None:
+    _peer_queries(SQLITE, partial(sqlite_plan.ready, conn), partial(sqlite_plan.closes_cycle, conn), None,
+                  exp, pairs, quick, res)
 
 
 def _json_queries(view: Any, exp: Expected, pairs: list[tuple[str, str]], quick: bool, res: Results) -> None:
-    rows = _query_rows(res, exp.tasks)
-    start = time.perf_counter()
-    json_file_plan.ready(view, READY_LIMIT)
-    first = time.perf_counter() - start
-    steady = _calls(lambda: json_file_plan.ready(view, READY_LIMIT), READY_CALLS, READY_BUDGET_S / (4 if quick else 1))
-    cycles = _calls_each(lambda pair: json_file_plan.closes_cycle(view, *pair), pairs,
-                         CYCLE_BUDGET_S / (4 if quick else 1))
-    seconds, _ = _timed(lambda: json_file_plan.analyze(view))
-    _record_queries(rows, JSONF, first, steady, cycles, seconds)
+    _peer_queries(JSONF, partial(json_file_plan.ready, view), partial(json_file_plan.closes_cycle, view),
+                  partial(json_file_plan.analyze, view), exp, pairs, quick, res)
 
 
 def _calls_each(fn: Callable[[Any], Any], items: list[Any], budget_s: float) -> list[float]:
