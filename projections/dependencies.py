@@ -46,13 +46,32 @@ class DependencyIndex:
         self.dependents: dict[str, set[str]] = _Sets()  # Y -> the tasks that depend on Y
         # targets of edges from X's subtree; only for tasks that have some (most leaves have none)
         self.reach: dict[str, Counter[str]] = {}
+        self.reach_built = True  # False after defer_reach(): rebuilt by the first cycle check
+
+    def defer_reach(self) -> None:
+        """Stop maintaining ``reach`` until a cycle check needs it (then it is rebuilt
+        in one pass, O(e x depth)). For bulk loads: a process that only queries never
+        pays for it (a third of loading a snapshot)."""
+        self.reach = {}
+        self.reach_built = False
+
+    def _ensure_reach(self) -> None:
+        if not self.reach_built:
+            self.reach_built = True
+            for task, targets in self.depends_on.items():
+                for node in self.line(task):
+                    counts = self._reach(node)
+                    for target in targets:
+                        counts[target] += 1
 
     def fork(self) -> DependencyIndex:
         """A copy to try changes on, made in O(1): it reads through to this index and
         copies an entry only when it first touches it (copy on access). Mutating
         this index while a fork is in use is not allowed. Supports the tree and
         edge methods and :meth:`cycle_for`; not :meth:`find_cycle`, which iterates."""
+        self._ensure_reach()  # the fork reads it through, and must not build it in its layer
         fork = DependencyIndex.__new__(DependencyIndex)
+        fork.reach_built = True
         fork.parent = _Layer(self.parent)
         fork.children = _Layer(self.children)
         fork.depends_on = _Layer(self.depends_on)
@@ -72,7 +91,7 @@ class DependencyIndex:
 
         The caller checks first (:meth:`move_cycle`) that the move keeps the structure valid.
         """
-        carried = self.reach.get(task) or Counter()
+        carried = (self.reach.get(task) if self.reach_built else None) or Counter()
         for anc in self.ancestors(task):
             self._sub(anc, carried)
         old = self.parent[task]
@@ -105,15 +124,17 @@ class DependencyIndex:
         """Record ``task -> depends_on``; the caller has checked :meth:`cycle_for`. O(depth)."""
         _grow(self.depends_on, task).add(depends_on)
         _grow(self.dependents, depends_on).add(task)
-        for node in self.line(task):
-            self._reach(node)[depends_on] += 1
+        if self.reach_built:
+            for node in self.line(task):
+                self._reach(node)[depends_on] += 1
 
     def remove_edge(self, task: str, depends_on: str) -> None:
         """Drop ``task -> depends_on`` (which must exist). O(depth)."""
         _shrink(self.depends_on, task, depends_on)
         _shrink(self.dependents, depends_on, task)
-        for node in self.line(task):
-            self._sub(node, Counter({depends_on: 1}))
+        if self.reach_built:
+            for node in self.line(task):
+                self._sub(node, Counter({depends_on: 1}))
 
     def _reach(self, node: str) -> Counter[str]:
         reach = self.reach.get(node)
@@ -154,6 +175,7 @@ class DependencyIndex:
     def _chain_back(self, start: str, goal: set[str], task: str | None) -> list[tuple[str, str]] | None:
         """Breadth-first from ``start`` to a target that shares a leaf with ``task``
         (one in ``goal``, ``task``'s line, or one with ``task`` in its own line)."""
+        self._ensure_reach()
         came_from: dict[str, str | None] = {start: None}  # target -> the target before it
         queue = deque([start])
         while queue:

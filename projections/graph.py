@@ -288,6 +288,7 @@ class TaskGraph:
         graph = cls()
         graph.seq, graph.name, graph.description = snap["seq"], snap["name"], snap["description"]
         graph.mode, graph.max_depth = snap["mode"], snap["max_depth"]
+        graph.index.defer_reach()  # built by the first cycle check, if this process ever makes one
         tasks, add_task, new, state_of = graph.tasks, graph.index.add_task, TaskNode.__new__, TaskState
         for row in snap["tasks"]:
             node = new(TaskNode)

@@ -4,7 +4,7 @@ from collections import Counter
 from itertools import product
 
 import hypothesis.strategies as st
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from projections.dependencies import DependencyIndex
@@ -126,6 +126,7 @@ class IndexMachine(RuleBasedStateMachine):
         assert self.index.find_cycle() is None
         assert not leaf_cycle(self.parent, self.edges)
         assert self.index.parent == self.parent
+        self.index._ensure_reach()  # (maintained incrementally here: building it is a no-op)
         for task in self.parent:
             subtree = {t for t in self.parent if task in self.index.line(t)}
             expected = Counter(b for a, b in self.edges if a in subtree)
@@ -134,3 +135,30 @@ class IndexMachine(RuleBasedStateMachine):
 
 IndexMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 TestIndexMachine = IndexMachine.TestCase
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_a_deferred_reach_index_answers_exactly_like_an_eager_one(data):
+    """Snapshot loads build the index without `reach`; the first cycle check builds it."""
+    eager, lazy = DependencyIndex(), DependencyIndex()
+    lazy.defer_reach()
+    tasks = []
+    for i in range(data.draw(st.integers(1, 10))):
+        parent = data.draw(st.sampled_from([None, *tasks]))
+        for index in (eager, lazy):
+            index.add_task(f"t{i}", parent)
+        tasks.append(f"t{i}")
+    for _ in range(data.draw(st.integers(0, 15))):
+        a, b = data.draw(st.sampled_from(tasks)), data.draw(st.sampled_from(tasks))
+        if eager.cycle_for(a, b) is None and b not in eager.depends_on[a]:
+            for index in (eager, lazy):
+                index.add_edge(a, b)
+    if data.draw(st.booleans()):  # a move before anything builds the lazy index's reach
+        task, parent = data.draw(st.sampled_from(tasks)), data.draw(st.sampled_from([None, *tasks]))
+        if eager.move_cycle(task, parent) is None:
+            for index in (eager, lazy):
+                index.move(task, parent)
+    a, b = data.draw(st.sampled_from(tasks)), data.draw(st.sampled_from(tasks))
+    assert lazy.cycle_for(a, b) == eager.cycle_for(a, b)
+    assert {t: +c for t, c in lazy.reach.items() if +c} == {t: +c for t, c in eager.reach.items() if +c}
