@@ -32,6 +32,7 @@ from projections.bulk import gc_paused
 from projections.graph import TaskGraph
 
 from .errors import DomainError, ProjectNotFound, UnknownTask
+from .trusted import fold_event
 
 
 class _OnFirstUse:
@@ -60,6 +61,7 @@ class Planner:
         self.log = log
         self.project = project
         self.graph = TaskGraph()
+        self.graph.index.defer_reach()  # built by the first cycle check: a replay never needs it
         self.snapshot_every = snapshot_every  # events between automatic snapshots (0: never)
         self.loaded_from_snapshot = 0  # the seq of the snapshot this handle started from, if any
         self._last_snapshot = 0
@@ -177,7 +179,7 @@ class Planner:
         graph = self.graph
         for record in records:
             if record.seq > graph.seq:  # idempotent: a record is applied once
-                graph.apply(record.seq, ev.parse_event(record.type, record.data))
+                graph.apply(record.seq, fold_event(record.type, record.data))
 
     def _fold_own(self, first_seq: int, events: list[Any]) -> None:
         for offset, event in enumerate(events):

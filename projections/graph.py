@@ -40,6 +40,9 @@ from planner.vocabulary import PRIORITY_RANK, TaskState
 
 from .dependencies import DependencyIndex
 
+#: event type -> the TaskGraph method that folds it (filled on first use)
+_HANDLERS: dict[str, Any] = {}
+
 
 class TaskNode:
     """One task as the projection sees it (facts from events, plus derived counters)."""
@@ -117,9 +120,11 @@ class TaskGraph:
 
     # -- evolve --------------------------------------------------------------
     def apply(self, seq: int, event: Any) -> None:
-        """Fold one event (a :mod:`planner.events` model) into the graph."""
-        handler = getattr(self, "_on_" + event.type.replace(".", "_"))
-        handler(event, seq)
+        """Fold one event (a :mod:`planner.events` model, or a :class:`planner.trusted.Fact`)."""
+        handler = _HANDLERS.get(event.type)
+        if handler is None:
+            handler = _HANDLERS[event.type] = getattr(TaskGraph, "_on_" + event.type.replace(".", "_"))
+        handler(self, event, seq)
         self.seq = seq
 
     def _on_project_created(self, e: Any, seq: int) -> None:

@@ -89,3 +89,34 @@ def test_commands_validate_too():
         AddTask(title="x", depends_on=("not an id",))
     with pytest.raises(ValidationError):
         ev.Transition(id="T1", to_state="finished")
+
+
+def test_the_trusted_fold_tables_match_the_models():
+    from planner.trusted import SHAPES
+
+    assert set(SHAPES) == set(EVENT_MODELS)
+    for name, model in EVENT_MODELS.items():
+        version, defaults = SHAPES[name]
+        assert version == ev.CURRENT_VERSION[name]
+        optional = {f: info.default for f, info in model.model_fields.items()
+                    if not info.is_required() and f not in ("v", "type")}
+        assert {f: (tuple(d) if isinstance(d, tuple) else d) for f, d in defaults.items()} == optional, name
+
+
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.type)
+def test_folding_a_record_gives_the_fields_validation_gives(event):
+    from planner.trusted import fold_event
+
+    logged = encode_event(event)
+    fact = fold_event(logged["type"], logged["data"])
+    model = parse_event(logged["type"], logged["data"])
+    for field in type(model).model_fields:
+        assert getattr(fact, field) == getattr(model, field), field
+        assert type(getattr(fact, field)) is type(getattr(model, field)), field
+
+
+def test_an_old_version_is_folded_through_validation_and_upcasting():
+    from planner.trusted import fold_event
+
+    with pytest.raises(Exception, match="newer than this code"):
+        fold_event("task.added", {"v": 99, "id": "a", "title": "t"})
