@@ -8,21 +8,20 @@ with where it came from (a JSON path such as ``tasks[3].dependencies[0]``, or
     ids        duplicates (in the batch or the project); missing ones are generated
     parents    unknown, a parent cycle inside the batch, a busy leaf as container, too deep
     edges      unknown task, self / ancestor / descendant, a cycle (with its path)
-    states     an imported state that the transition table, or unfinished
-               dependencies, do not allow (in_progress before its dependencies are done)
 
 Without ``skip_invalid`` any problem refuses the whole batch
 (:class:`~planner.errors.InvalidPlanError`). With it, a task with a problem is
-left out (with the tasks under it), an edge with a problem is left out, a state
-with a problem becomes ``pending``; each is listed in the batch's
+left out (with the tasks under it, and the edges to it: a reference to a task
+of the batch that is left out never falls through to a project task with the
+same id), an edge with a problem is left out; each is listed in the batch's
 ``TasksImported`` event. The result is one batch of events: every ``TaskAdded``
-(parents first), then the ``DependencyAdded``, then the state changes (in
-dependency order), then ``TasksImported`` when the command names a source.
+(parents first), then the state changes that bring tasks to their stated state
+(by the shortest legal path from pending, see :func:`_states`), then the
+``DependencyAdded``, then ``TasksImported`` when the command names a source.
 
 Costs: O(b x depth) for b new tasks, plus each edge's cycle check (bounded by
 the edges it reaches) on a copy-on-access fork of the dependency index, so the
-project's size does not enter unless the batch touches it. Imported states
-other than ``pending`` replay the batch on a scratch copy of the graph: O(n + e).
+project's size does not enter unless the batch touches it.
 """
 
 from __future__ import annotations
@@ -42,22 +41,27 @@ def decide_add_tasks(graph: TaskGraph, c: ev.AddTasks) -> list[Any]:
     specs = list(c.tasks)
     where = [s.where or f"tasks[{i}]" for i, s in enumerate(specs)]
     ids = _assign_ids(graph, specs, where, problems)
-    accepted = _place(graph, specs, ids, where, problems)  # spec indexes, parents first
+    # the batch's own tasks that will not be added: a reference to one of them means that
+    # one, never a project task that happens to have the same id
+    withheld = set(c.withheld) | {s.id for i, s in enumerate(specs) if s.id is not None and ids[i] is None}
+    accepted = _place(graph, specs, ids, where, withheld, problems)  # spec indexes, parents first
+    placed = {ids[i] for i in accepted}
+    withheld |= {s.id for s in specs if s.id is not None} - placed
     fork = graph.index.fork()
     for i in accepted:
         fork.add_task(ids[i], specs[i].parent)
-    edges = _edges(graph, c, specs, ids, accepted, where, fork, problems)
+    edges = _edges(graph, c, specs, ids, accepted, where, fork, placed, withheld, problems)
+    if problems and not c.skip_invalid:
+        raise InvalidPlanError(c.source or "the batch", problems)
     added = [ev.TaskAdded(id=ids[i], title=specs[i].title, description=specs[i].description,
                           parent=specs[i].parent, priority=specs[i].priority, effort=specs[i].effort,
                           capabilities=specs[i].capabilities, metadata=specs[i].metadata,
                           verify_command=specs[i].verify_command) for i in accepted]
+    moved = _states(specs, ids, accepted)
     linked = [ev.DependencyAdded(task=a, depends_on=b) for a, b in edges]
-    moved = _states(graph, c, specs, ids, accepted, where, added + linked, problems)
-    if problems and not c.skip_invalid:
-        raise InvalidPlanError(c.source or "the batch", problems)
     closing = [] if c.source is None else [ev.TasksImported(
         source=c.source, tasks=len(accepted), dropped=tuple({"where": w, "problem": p} for w, p in problems))]
-    return [*added, *linked, *moved, *closing]
+    return [*added, *moved, *linked, *closing]
 
 
 def _assign_ids(graph: TaskGraph, specs: list[ev.TaskSpec], where: list[str],
@@ -87,7 +91,7 @@ def _assign_ids(graph: TaskGraph, specs: list[ev.TaskSpec], where: list[str],
 
 
 def _place(graph: TaskGraph, specs: list[ev.TaskSpec], ids: list[str | None], where: list[str],
-           problems: list[tuple[str, str]]) -> list[int]:
+           withheld: set[str], problems: list[tuple[str, str]]) -> list[int]:
     """The specs that can be placed in the tree, parents first; the others are problems."""
     from .decide import _check_can_contain
 
@@ -104,6 +108,8 @@ def _place(graph: TaskGraph, specs: list[ev.TaskSpec], ids: list[str | None], wh
             ready.append(i)
         elif parent in position:
             waiting.setdefault(position[parent], []).append(i)
+        elif parent in withheld:
+            problems.append((where[i] + ".parent", f"its parent {parent!r} is not imported (see its own problem)"))
         elif parent in graph.tasks:
             try:
                 _check_can_contain(graph, parent)
@@ -126,24 +132,36 @@ def _place(graph: TaskGraph, specs: list[ev.TaskSpec], ids: list[str | None], wh
             depth[child] = depth[i] + 1
             ready.append(child)
     for parent, children in sorted(waiting.items()):  # under a task that was not placed
+        why = " (a parent cycle)" if _in_parent_cycle(specs, position, parent) else ""
         for child in children:
-            problems.append((where[child] + ".parent", f"its parent {ids[parent]!r} is not imported"
-                                                       + (" (a parent cycle)" if parent not in depth else "")))
+            problems.append((where[child] + ".parent", f"its parent {ids[parent]!r} is not imported{why}"))
     return order
 
 
+def _in_parent_cycle(specs: list[ev.TaskSpec], position: dict[str, int], start: int) -> bool:
+    """Whether following parents inside the batch from spec ``start`` comes back to it."""
+    i: int | None = start
+    for _ in range(len(specs)):
+        parent = specs[i].parent
+        i = position.get(parent) if parent is not None else None
+        if i is None:
+            return False
+        if i == start:
+            return True
+    return False
+
+
 def _edges(graph: TaskGraph, c: ev.AddTasks, specs: list[ev.TaskSpec], ids: list[str | None],
-           accepted: list[int], where: list[str], fork: Any, problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+           accepted: list[int], where: list[str], fork: Any, placed: set[str], withheld: set[str],
+           problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The valid dependency edges, checked one by one against the fork (which gains them)."""
-    placed = {ids[i] for i in accepted}
-    named = {task for task in ids if task is not None}
     edges = []
     for i in accepted:
         task = ids[i]
         for j, dep in enumerate(specs[i].depends_on):
             at = f"{where[i]}.{c.dependencies_key}[{j}]"
-            if dep not in placed and dep not in graph.tasks:
-                why = "is not imported (see its own problem)" if dep in named else "is not a known task"
+            if dep not in placed and (dep in withheld or dep not in graph.tasks):
+                why = "is not imported (see its own problem)" if dep in withheld else "is not a known task"
                 problems.append((at, f"{dep!r} {why}"))
                 continue
             if dep in fork.depends_on[task]:
@@ -161,42 +179,21 @@ def _edges(graph: TaskGraph, c: ev.AddTasks, specs: list[ev.TaskSpec], ids: list
     return edges
 
 
-def _states(graph: TaskGraph, c: ev.AddTasks, specs: list[ev.TaskSpec], ids: list[str | None],
-            accepted: list[int], where: list[str], events: list[Any],
-            problems: list[tuple[str, str]]) -> list[Any]:
-    """The state changes that bring imported leaves to their stated state, each checked
-    against the rules on a scratch graph, dependencies first."""
-    wanted = {ids[i]: i for i in accepted if specs[i].state is not ev.TaskState.PENDING}
-    if not wanted:
-        return []
-    from projections.analysis import Structure
-
-    from .decide import decide
-
-    scratch = TaskGraph() if not graph.tasks else TaskGraph.from_snapshot(graph.to_snapshot())
-    seq = scratch.seq
-    for event in events:
-        seq += 1
-        scratch.apply(seq, event)
-    structure = Structure.of_graph(scratch)
-    n = len(structure.ids)
-    changes = []
-    for v in structure.order or ():
-        task = structure.ids[v] if v < n else None
-        if task not in wanted:
+def _states(specs: list[ev.TaskSpec], ids: list[str | None], accepted: list[int]) -> list[Any]:
+    """The state changes that bring new leaves to their stated state, by the shortest legal
+    path from pending. They come before the batch's dependencies, as they would in a
+    project where a dependency was added to a task already under way: each step is
+    legal when it is taken (no task starts while waiting), and any stated state can be
+    imported. A container's stated state is ignored: it rolls up from its children."""
+    containers = {specs[i].parent for i in accepted}
+    changes: list[Any] = []
+    for i in accepted:
+        if specs[i].state is ev.TaskState.PENDING or ids[i] in containers:
             continue
-        i = wanted[task]
-        if scratch.index.children[task]:
-            continue  # a container's state rolls up from its children: the stated one is ignored
-        try:
-            for state in _path(specs[i].state):
-                (step,) = decide(scratch, ev.Transition(id=task, to_state=state, reason="imported"))
-                seq += 1
-                scratch.apply(seq, step)
-                changes.append(step)
-        except DomainError as exc:  # only a start can fail (its dependencies): nothing was applied for it
-            problems.append((f"{where[i]}.{c.state_key}", f"{specs[i].state} is not possible: {exc}"
-                             + (f"; imported as {scratch.tasks[task].state}" if c.skip_invalid else "")))
+        before = ev.TaskState.PENDING
+        for state in _path(specs[i].state):
+            changes.append(ev.TaskStateChanged(id=ids[i], from_state=before, to_state=state, reason="imported"))
+            before = state
     return changes
 
 

@@ -276,6 +276,7 @@ class AddTasks(_Command):
     source: str | None = None  # recorded in a TasksImported event when given
     skip_invalid: bool = False
     problems: tuple[tuple[str, str], ...] = ()  # (where, what)
+    withheld: tuple[str, ...] = ()  # ids of tasks left out before deciding: references to them are problems
     dependencies_key: str = "depends_on"  # the field names the source uses, for the
     state_key: str = "state"  # JSON paths of problems (a fixture says "dependencies", "status")
 

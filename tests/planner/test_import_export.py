@@ -46,50 +46,64 @@ def test_every_problem_is_reported_at_once_with_its_json_path_and_nothing_is_wri
         task("a"),                                         # duplicate id
         task("d", dependencies=["ghost", "d"]),            # unknown task, itself
         task("e", dependencies=["f"]), task("f", dependencies=["e"]),  # a cycle
-        task("g", dependencies=["a"], status="completed"),  # done before its dependency
+        task("g", dependencies=["b"]),                     # on a task left out for its shape
         task("h", estimated_effort=-1, capabilities_required="python"),  # two schema errors
+        task("p1", parent_id="p2"), task("p2", parent_id="p1"), task("p3", parent_id="p1"),  # a parent cycle
     ]}
     with pytest.raises(InvalidPlanError) as caught:
         import_plan(planner, read_fixture(data, "bad.json"))
     where = [w for w, _ in caught.value.problems]
     assert where == [
         "tasks[1].priority", "tasks[8].estimated_effort", "tasks[8].capabilities_required",
-        "tasks[3].id", "tasks[2].parent", "tasks[4].dependencies[0]", "tasks[4].dependencies[1]",
-        "tasks[6].dependencies[0]", "tasks[7].status",
+        "tasks[3].id", "tasks[2].parent", "tasks[10].parent", "tasks[11].parent", "tasks[9].parent",
+        "tasks[4].dependencies[0]", "tasks[4].dependencies[1]", "tasks[6].dependencies[0]",
+        "tasks[7].dependencies[0]",
     ]
     message = dict(caught.value.problems)
     assert "f -> e closes the cycle f -> e -> f" in message["tasks[6].dependencies[0]"]
-    assert "ghost" in message["tasks[4].dependencies[0]"] and "waits on a" in message["tasks[7].status"]
-    assert "9 problems in bad.json" in str(caught.value)
+    assert "ghost" in message["tasks[4].dependencies[0]"]
+    assert "'b' is not imported" in message["tasks[7].dependencies[0]"]
+    assert "(a parent cycle)" in message["tasks[9].parent"] and "(a parent cycle)" in message["tasks[11].parent"]
+    assert "12 problems in bad.json" in str(caught.value)
     assert planner.log.last_seq == before and planner.tasks() == []
 
 
 def test_skip_invalid_imports_the_rest_and_records_what_was_dropped(planner):
+    planner.add_task("an existing task", id="epic")
     data = {"tasks": [
-        task("epic"), task("child", parent_id="epic"),
+        task("epic"), task("child", parent_id="epic"),          # epic clashes: its child must not land in ours
+        task("solo"), task("kid", parent_id="solo"),
         task("broken", priority="urgent"), task("under-broken", parent_id="broken"),
-        task("x", dependencies=["child", "ghost"]),
-        task("late", dependencies=["x"], status="in_progress"),
+        task("x", dependencies=["kid", "ghost", "epic"]),
+        task("orphan", parent_id="lost"), task("under-orphan", parent_id="orphan"),
     ]}
     report = import_plan(planner, read_fixture(data, "mixed.json"), skip_invalid=True)
-    assert planner.tasks() == ["child", "epic", "late", "x"]
-    assert planner.task("x")["depends_on"] == ["child"]
-    assert planner.task("late")["state"] == "pending"  # its stated state was not possible yet
+    assert planner.tasks() == ["epic", "kid", "solo", "x"]
+    assert planner.task("epic")["children"] == [] and planner.task("x")["depends_on"] == ["kid"]
     assert [d["where"] for d in report["dropped"]] == [
-        "tasks[2].priority", "tasks[3].parent", "tasks[4].dependencies[1]", "tasks[5].status"]
+        "tasks[4].priority", "tasks[0].id", "tasks[1].parent", "tasks[5].parent", "tasks[7].parent",
+        "tasks[8].parent", "tasks[6].dependencies[1]", "tasks[6].dependencies[2]"]
     recorded = [r for r in planner.log.read() if r.type == "project.imported"]
     assert len(recorded) == 1 and recorded[0].data["dropped"] == report["dropped"]
 
 
-def test_imported_states_arrive_by_legal_transitions_in_dependency_order(planner):
-    data = {"tasks": [task("b", dependencies=["a"], status="completed"), task("a", status="completed"),
-                      task("c", dependencies=["b"], status="in_progress"), task("d", status="failed"),
+def test_stated_states_are_imported_by_legal_transitions_before_the_dependencies(planner):
+    # b is under way though a is not done: a project gets there when a dependency is added
+    # to a task already started, so an export of it must import again
+    data = {"tasks": [task("b", dependencies=["a"], status="in_progress"), task("a"),
+                      task("c", dependencies=["b"], status="completed"), task("d", status="failed"),
                       task("box", status="completed"), task("inner", parent_id="box")]}
     import_plan(planner, read_fixture(data, "states.json"))
-    assert [planner.task(t)["state"] for t in "abcd"] == ["completed", "completed", "in_progress", "failed"]
+    assert [planner.task(t)["state"] for t in "abcd"] == ["pending", "in_progress", "completed", "failed"]
     assert planner.task("box")["done"] is False  # a container's stated state is ignored: it rolls up
-    moves = [(r.data["id"], r.data["to_state"]) for r in planner.log.read() if r.type == "task.state_changed"]
-    assert moves.index(("a", "completed")) < moves.index(("b", "in_progress"))
+    records = list(planner.log.read())
+    moves = [(r.data["id"], r.data["from_state"], r.data["to_state"]) for r in records
+             if r.type == "task.state_changed"]
+    assert moves == [("b", "pending", "in_progress"), ("c", "pending", "in_progress"),
+                     ("c", "in_progress", "completed"), ("d", "pending", "assigned"), ("d", "assigned", "failed")]
+    first_edge = next(r.seq for r in records if r.type == "dependency.added")
+    assert all(r.seq < first_edge for r in records if r.type == "task.state_changed")
+    assert planner.graph.derived() == planner.graph.recompute()
 
 
 def test_export_then_import_is_a_round_trip(planner, tmp_path):
@@ -97,6 +111,13 @@ def test_export_then_import_is_a_round_trip(planner, tmp_path):
     first = planner.ready()[0]
     planner.transition(first, "in_progress")
     planner.transition(first, "completed")
+    planner.add_task("started first", id="late-b")  # under way, then made to wait: legal live
+    planner.transition("late-b", "in_progress")
+    planner.add_task("found later", id="late-a")
+    planner.add_dependency("late-b", "late-a")
+    planner.add_task("gave up", id="late-c", depends_on=["late-a"])
+    planner.transition("late-c", "blocked")
+    planner.transition("late-c", "failed")
     exported = to_fixture(planner.graph)
     path = tmp_path / "export.json"
     path.write_text(json.dumps(exported))
