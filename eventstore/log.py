@@ -811,17 +811,18 @@ class EventLog:
             if seq == 0:
                 return
             record = self._reader.jump(*position, seq) if position is not None else None
-            if record is None:
+            if record is None:  # no usable hint: scan for the position, then check the record before it
                 self._reader.close()
                 self._reader = LogReader(self.log_dir, first_seq=seq + 1, roll_bytes=self.segment_bytes)
-                if self._reader.next_seq != seq + 1:
+                record = self._reader.record_before(seq) if self._reader.next_seq == seq + 1 else None
+                if record is None:
                     last = self._reader.next_seq - 1
                     self._reader.close()
                     self._reader = LogReader(self.log_dir, roll_bytes=self.segment_bytes)
-                    raise InvalidArgumentError(f"cannot resume after seq {seq}: the log holds {last} records "
-                                               "(or is damaged before it)")
-            else:
-                self._last_ts = record.ts
+                    raise InvalidArgumentError(
+                        f"cannot resume after seq {seq}: the log holds {last} records, or record {seq} is "
+                        "damaged (a torn tail, which the next append from the start will cut)")
+            self._last_ts = record.ts  # ts never goes backwards, from the first append on
             self._keys_before = seq  # keys of records 1..seq: not read yet
             self._collect = True  # owed only what comes after seq
             self._unseen = []
@@ -862,13 +863,15 @@ class EventLog:
             if snap is None:
                 continue
             cursor = self.tail(1)
-            if snap.position is None or cursor.jump(*snap.position, seq) is None:
-                cursor.close()
-                cursor = self.tail(seq + 1)  # no usable hint: scan for the position
-            if cursor.next_seq == seq + 1:
+            usable = snap.position is not None and cursor.jump(*snap.position, seq) is not None
+            if not usable:  # no usable hint: scan line prefixes for the position, then check
+                cursor.close()  # the record before it whole (a scan trusts the prefixes)
+                cursor = self.tail(seq + 1)
+                usable = cursor.next_seq == seq + 1 and cursor.record_before(seq) is not None
+            if usable:
                 return snap, cursor
             cursor.close()
-            warnings.warn(f"snapshot {snap.path} is for seq {seq}, beyond what the log holds: ignored",
+            warnings.warn(f"snapshot {snap.path} is for seq {seq}, beyond what the log holds intact: ignored",
                           CorruptSnapshotWarning, stacklevel=2)
         return None, self.tail(1)
 

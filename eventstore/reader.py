@@ -87,10 +87,31 @@ class LogReader:
 
     def jump(self, segment_first: int, offset: int, last_seq: int) -> Record | None:
         """Position right after record ``last_seq``, said to end at ``offset`` in segment
-        ``segment_first``, if the file agrees: the line before ``offset`` is that record,
-        checksum and all, and ends its batch. Returns that record, or None (moving
-        nothing) when the file disagrees. ``offset`` 0 (a snapshot taken right after
-        a segment rolled) is not taken: the caller scans instead. O(that line)."""
+        ``segment_first``, if the file agrees (see :meth:`_record_ending_at`). Returns
+        that record, or None, moving nothing, when the file disagrees. O(that line)."""
+        record = self._record_ending_at(segment_first, offset, last_seq)
+        if record is not None:
+            self.set_position(segment_first, offset, last_seq + 1)
+        return record
+
+    def record_before(self, last_seq: int) -> Record | None:
+        """The record just before the current position, if it is record ``last_seq``,
+        whole and checksum-valid, and ends its batch; else None. For a position found
+        by scanning line prefixes (:meth:`_seek`), which trusts them. O(that line)."""
+        if self.offset > 0:
+            return self._record_ending_at(self.segment_first, self.offset, last_seq)
+        earlier = [s for s in list_segments(self.log_dir) if s.first_seq < self.segment_first]
+        if not earlier:
+            return None
+        try:
+            size = earlier[-1].path.stat().st_size
+        except OSError:
+            return None
+        return self._record_ending_at(earlier[-1].first_seq, size, last_seq)
+
+    def _record_ending_at(self, segment_first: int, offset: int, last_seq: int) -> Record | None:
+        """Record ``last_seq`` if it is the whole, checksum-valid line that ends at byte
+        ``offset`` of the segment and the last record of its batch; else None."""
         line = self._line_before(segment_first, offset) if offset > 0 else None
         if line is None:
             return None
@@ -98,10 +119,7 @@ class LogReader:
             record = decode(line, last_seq)
         except Damage:
             return None
-        if fast_batch_end(line) not in (None, last_seq):
-            return None
-        self.set_position(segment_first, offset, last_seq + 1)
-        return record
+        return record if fast_batch_end(line) in (None, last_seq) else None
 
     def _line_before(self, segment_first: int, offset: int) -> bytes | None:
         """The whole line that ends at byte ``offset`` of a segment, or None."""

@@ -126,3 +126,43 @@ def test_resume_starts_a_fresh_handle_after_a_snapshot(log_path):
         with pytest.raises(InvalidArgumentError, match="holds 5 records"):
             handle.resume(9)
         assert handle.append([ev(n=6)]).first_seq == 6  # still usable, from the start
+
+
+def test_a_damaged_last_record_is_not_resumed_after_or_trusted_by_a_snapshot(log_path):
+    """A scan for the position trusts line prefixes: the record before it is checked whole."""
+    from eventstore import EventLog
+
+    with EventLog.open(log_path, create=True, durability="none") as first:
+        first.append([ev(n=1)])
+        first.append([ev(n=2)])
+        first.append([ev(n=3, pad="x" * 50)])
+        first.save_snapshot(2, b"s")  # not at the end: no position hint, so a scan is needed later
+    (segment,) = (log_path / "log").glob("*.jsonl")
+    raw = bytearray(segment.read_bytes())
+    raw[-30] ^= 0x01  # record 3 torn in its middle: prefix and newline intact
+    segment.write_bytes(bytes(raw))
+    with EventLog.open(log_path, durability="none") as handle:
+        with pytest.raises(InvalidArgumentError, match="record 3 is damaged"):
+            handle.resume(3)
+        handle.resume(2)  # record 2 is intact: fine
+        assert handle.append([ev(n=4)]).first_seq == 3  # the torn record 3 is cut, not written past
+        assert [c.reason for c in handle.recovered] and handle.verify().ok
+
+
+def test_snapshot_and_tail_does_not_trust_a_snapshot_whose_last_record_is_damaged(log_path):
+    from eventstore import EventLog
+
+    with EventLog.open(log_path, create=True, durability="none") as first:
+        first.append([ev(n=1)])
+        first.append([ev(n=2, pad="x" * 50)])
+        path = first.save_snapshot(2, b"s")
+    _rewrite_position(path, None)  # as if taken elsewhere than at the end: found by a scan
+    (segment,) = (log_path / "log").glob("*.jsonl")
+    raw = bytearray(segment.read_bytes())
+    raw[-30] ^= 0x01
+    segment.write_bytes(bytes(raw))
+    with EventLog.open(log_path, durability="none") as handle:
+        with pytest.warns(CorruptSnapshotWarning, match="beyond what the log holds intact"):
+            snap, cursor = handle.snapshot_and_tail()
+        cursor.close()
+        assert snap is None  # a full replay instead, which meets the damage where it is
