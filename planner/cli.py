@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.add_argument("--skip-invalid", action="store_true",
                      help="import the valid tasks and record what was dropped (default: all or nothing)")
+    imp.add_argument("--dry-run", action="store_true",
+                     help="write nothing: list every problem, the file's dependency cycles and the expected "
+                          "outcomes compared (exit 1 if any)")
     plan = sub.add_parser("plan", parents=[common], help="break a task down with a decomposer program")
     plan.add_argument("task")
     plan.add_argument("--exec", dest="exec_command", required=True, metavar="'COMMAND TEMPLATE'",
@@ -239,6 +242,8 @@ def _import(args: Any) -> tuple[int, Any, Any]:
     from .importing import import_plan, read_plan
 
     plan = read_plan(args.file)  # before creating anything: a bad file leaves no project behind
+    if args.dry_run:
+        return _check_import(args, plan)
     with _open(args, create=True) as p:
         report = import_plan(p, plan, skip_invalid=args.skip_invalid)
     mismatched = report.get("expected_outcomes", {}).get("mismatched", [])
@@ -255,6 +260,30 @@ def _import(args: Any) -> tuple[int, Any, Any]:
                 print(f"  {m['key']}: the file expects {m['expected']}, the planner computes {m['computed']}")
 
     return (1 if mismatched else 0), report, human
+
+
+def _check_import(args: Any, plan: Any) -> tuple[int, Any, Any]:
+    from .errors import ProjectNotFound
+    from .importing import check_plan
+
+    try:
+        with _open(args) as p:
+            report = check_plan(p, plan)
+    except ProjectNotFound:
+        report = check_plan(None, plan)  # as an import into a new project would go
+    mismatched = report.get("expected_outcomes", {}).get("mismatched", [])
+
+    def human() -> None:
+        print(f"{report['source']}: {report['would_import']} tasks would be imported; nothing written")
+        for problem in report["problems"]:
+            print(f"  {problem['where']}: {problem['problem']}")
+        for cycle in report["cycles"]:
+            edges = ", ".join(f"{a} -> {b}" for a, b in cycle["edges"])
+            print(f"  a cycle among {', '.join(cycle['tasks'])}, through the edges {edges}")
+        for m in mismatched:
+            print(f"  expected {m['key']} {m['expected']}, computed {m['computed']}")
+
+    return (1 if report["problems"] or mismatched else 0), report, human
 
 
 def _export(p: Any, args: Any) -> tuple[int, Any, Any]:

@@ -159,6 +159,42 @@ def import_plan(planner: Any, plan: ParsedPlan, skip_invalid: bool = False) -> d
     return report
 
 
+def check_plan(planner: Any | None, plan: ParsedPlan) -> dict[str, Any]:
+    """What importing ``plan`` would do, writing nothing (``planner import --dry-run``).
+
+    Every problem (as the import would report it, against the project's current
+    state, or an empty project when ``planner`` is None), the file's dependency
+    cycles as strongly connected components (each with the edges inside it, see
+    :func:`projections.analysis.cycles`), and the expected outcomes compared.
+    """
+    from projections.analysis import cycles
+    from projections.graph import TaskGraph
+
+    from .batch import decide_add_tasks
+
+    command = ev.AddTasks(tasks=tuple(plan.specs), source=plan.source, skip_invalid=True,
+                          problems=tuple(plan.problems), withheld=tuple(plan.withheld),
+                          dependencies_key=plan.dependencies_key, state_key=plan.state_key)
+    if planner is not None:
+        planner.refresh()
+    graph = planner.graph if planner is not None else TaskGraph()
+    with gc_paused():
+        events = decide_add_tasks(graph, command)  # pure: decides, writes nothing
+    closing = events[-1]
+    ids = {spec.id for spec in plan.specs if spec.id is not None}
+    parent = {spec.id: (spec.parent if spec.parent in ids else None) for spec in plan.specs if spec.id is not None}
+    depends = {spec.id: [d for d in spec.depends_on if d in ids] for spec in plan.specs if spec.id is not None}
+    report: dict[str, Any] = {
+        "source": plan.source,
+        "would_import": closing.tasks,
+        "problems": [dict(d) for d in closing.dropped],
+        "cycles": cycles(parent, depends),
+    }
+    if plan.expected is not None:
+        report["expected_outcomes"] = compare_expected(plan.expected, _analysis_of(events))
+    return report
+
+
 def _analysis_of(events: list[Any]) -> dict[str, Any]:
     """The analysis of the tasks these events add, on their own (not the whole project)."""
     from projections.analysis import analyze

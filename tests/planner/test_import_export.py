@@ -183,3 +183,20 @@ def test_cli_import_export_and_errors(tmp_path):
     assert human.returncode == 2 and "tasks[1].priority" in human.stderr and "tasks[0].dependencies[0]" in human.stderr
     assert not (home / "projects" / "other").exists() or run_cli(home, "--project", "other", "--json", "status") \
         .returncode == 0
+
+
+def test_dry_run_reports_problems_and_cycles_and_writes_nothing(tmp_path):
+    bad = tmp_path / "cyclic.json"
+    bad.write_text(json.dumps({"tasks": [
+        task("a"), task("a1", parent_id="a", dependencies=["b"]), task("b", dependencies=["c"]),
+        task("c", dependencies=["a"]), task("d", priority="now")]}))
+    home = tmp_path / "home"
+    result = run_cli(home, "--json", "import", str(bad), "--dry-run")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["would_import"] == 4
+    assert [p["where"] for p in report["problems"]] == ["tasks[4].priority", "tasks[1].dependencies[0]"]
+    assert report["cycles"] == [{"tasks": ["a", "a1", "b", "c"], "edges": [["a1", "b"], ["b", "c"], ["c", "a"]]}]
+    assert not home.exists()  # nothing written, not even a project
+    good = run_cli(home, "import", str(FIXTURES / "simple_web_app.json"), "--dry-run")
+    assert good.returncode == 0 and "8 tasks would be imported" in good.stdout and not home.exists()
