@@ -15,6 +15,7 @@ from typing import Any
 from projections.graph import TaskGraph
 
 from . import events as ev
+from . import leasing
 from .batch import decide_add_tasks
 from .errors import CycleError, DomainError, DuplicateTask, UnknownTask
 from .states import DONE, check_transition
@@ -130,6 +131,11 @@ def _remove_dependency(graph: TaskGraph, c: ev.RemoveDependency) -> list[Any]:
 
 def _transition(graph: TaskGraph, c: ev.Transition) -> list[Any]:
     node = _task(graph, c.id)
+    lease = leasing.check_token(graph, c.id, c.token)  # fencing: a leased task needs its token
+    if lease is not None:
+        ending = leasing.finish(graph, lease, c)
+        if ending is not None:
+            return ending
     if graph.index.children[c.id]:
         raise DomainError(f"{c.id} has subtasks: its state rolls up from them and cannot be set")
     if node.state == c.to_state:
@@ -148,6 +154,7 @@ def _set_mode(graph: TaskGraph, c: ev.SetMode) -> list[Any]:
 
 def _record_checkpoint(graph: TaskGraph, c: ev.RecordCheckpoint) -> list[Any]:
     _task(graph, c.id)
+    leasing.check_token(graph, c.id, c.token)
     if graph.index.children[c.id]:
         raise DomainError(f"{c.id} has subtasks: checkpoint the subtask being worked on")
     return [ev.CheckpointRecorded(id=c.id, notes=c.notes, data=c.data, by=c.by)]
@@ -163,4 +170,12 @@ _DECIDERS: dict[type, Callable[[TaskGraph, Any], list[Any]]] = {
     ev.Transition: _transition,
     ev.SetMode: _set_mode,
     ev.RecordCheckpoint: _record_checkpoint,
+    ev.RegisterAgent: leasing.register,
+    ev.DeregisterAgent: leasing.deregister,
+    ev.Heartbeat: leasing.heartbeat,
+    ev.Claim: leasing.claim,
+    ev.Renew: leasing.renew,
+    ev.Release: leasing.release,
+    ev.Assign: leasing.assign,
+    ev.Reap: lambda graph, c: [],  # the engine expires what is due before every command
 }

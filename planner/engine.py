@@ -20,8 +20,9 @@ ever applied twice. Layout of a planner home::
 from __future__ import annotations
 
 import os
+import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +53,16 @@ class _OnFirstUse:
 
 ev: Any = _OnFirstUse(".events")
 _rules: Any = _OnFirstUse(".decide")
+_leasing: Any = _OnFirstUse(".leasing")
 
 
 class Planner:
     """One project, opened by one process (open one per process; they coordinate through the log)."""
 
-    def __init__(self, log: EventLog, project: str, snapshot_every: int = 1000):
+    def __init__(self, log: EventLog, project: str, snapshot_every: int = 1000,
+                 clock: Callable[[], float] = time.time):
         self.log = log
+        self.clock = clock  # seconds since the epoch; the only clock the planner reads (tests pass their own)
         self.project = project
         self.graph = TaskGraph()
         self.graph.index.defer_reach()  # built by the first cycle check: a replay never needs it
@@ -69,9 +73,11 @@ class Planner:
 
     @classmethod
     def open(cls, home: os.PathLike | str, project: str, create: bool = False, snapshot_every: int = 1000,
-             max_depth: int = 8, description: str = "", **log_options: Any) -> Planner:
+             max_depth: int = 8, description: str = "", lease_ttl: float = 300.0, max_attempts: int = 3,
+             clock: Callable[[], float] = time.time, **log_options: Any) -> Planner:
         """Open project ``project`` under ``home``; with ``create``, make it if missing
-        (``max_depth`` and ``description`` apply only then: the tree's depth limit, 1-64).
+        (``max_depth``, ``description``, ``lease_ttl`` in seconds and ``max_attempts``
+        apply only then). ``clock`` is the time source for leases (tests pass their own).
 
         Starts from the newest usable snapshot and folds only the events after
         it: O(tasks + edges + tail) instead of O(all events).
@@ -83,12 +89,13 @@ class Planner:
             log = EventLog.open(path, create=create, **log_options)
         except LogNotFoundError:
             raise ProjectNotFound(project, os.fspath(home)) from None
-        planner = cls(log, project, snapshot_every)
+        planner = cls(log, project, snapshot_every, clock)
         with gc_paused():  # loading builds ~10 objects per task: no use scanning them as they come
             planner._start_from_snapshot()  # (first: it must find the handle unused)
             if create:
-                planner.execute_events([ev.ProjectCreated(name=project, max_depth=max_depth,
-                                                          description=description)], only_if_empty=True)
+                planner.execute_events([ev.ProjectCreated(
+                    name=project, max_depth=max_depth, description=description, lease_ttl=lease_ttl,
+                    max_attempts=max_attempts)], only_if_empty=True)
             planner.refresh()
         return planner
 
@@ -142,22 +149,69 @@ class Planner:
     def execute(self, command: Any) -> list[Any]:
         """Decide and append ``command`` atomically; return the events it produced.
 
-        A retried command (same ``command_id``) changes nothing and returns the
-        events it produced the first time. Raises :class:`DomainError` (nothing
-        written) when the command is refused.
+        First, under the same lock, every lease that has run out by the clock
+        is expired (events written by whoever notices, so a replay never reads
+        a clock): those events are written even when the command is then
+        refused. A command that depends on the time gets ``now`` from the
+        clock. A retried command (same ``command_id``) changes nothing and
+        returns the events its batch held the first time. Raises
+        :class:`DomainError` when the command is refused (nothing of it written).
         """
-        with self.log.transaction() as tx:
-            self._fold(tx.records)
-            done = tx.seen(command.command_id) if command.command_id is not None else None
-            if done is not None:
-                return [ev.parse_event(r.type, r.data) for r in self.log.read(done.first_seq, done.last_seq)]
-            events = _rules.decide(self.graph, command)
-            if not events:
-                return []
-            result = tx.append([ev.encode_event(e) for e in events], idempotency_key=command.command_id)
-        self._fold_own(result.first_seq, events)
-        self._maybe_snapshot()
+        now = self.clock()
+        if getattr(command, "now", 0) is None:  # a timed command: the engine says when it is
+            command = command.model_copy(update={"now": now})
+        refused: DomainError | None = None
+        tentative = False
+        try:
+            with self.log.transaction() as tx:
+                self._fold(tx.records)
+                done = tx.seen(command.command_id) if command.command_id is not None else None
+                if done is not None:
+                    return [ev.parse_event(r.type, r.data) for r in self.log.read(done.first_seq, done.last_seq)]
+                expired = self._expire_tentatively(tx.last_seq, now)
+                tentative = bool(expired)
+                try:
+                    events = _rules.decide(self.graph, command)
+                except DomainError as exc:
+                    refused, events = exc, []
+                batch = expired + events
+                result = tx.append([ev.encode_event(e) for e in batch],
+                                   idempotency_key=None if refused else command.command_id) if batch else None
+        except BaseException:
+            if tentative:  # folded events that were never written: start again from the log
+                self._rebuild()
+            raise
+        if result is not None:
+            self._fold_own(result.first_seq + len(expired), events)
+            self._maybe_snapshot()
+        if refused is not None:
+            raise refused
         return events
+
+    def _expire_tentatively(self, last_seq: int, now: float) -> list[Any]:
+        """The expiry events due at ``now``, folded in at the seqs they are about to get,
+        so that the command is decided on the state after them."""
+        graph = self.graph
+        if graph.agents.next_due(graph.lease_ttl) > now:
+            return []  # O(1): nothing leased can have run out
+        expired = _leasing.expire(graph, now)
+        for offset, event in enumerate(expired, 1):
+            graph.apply(last_seq + offset, event)
+        return expired
+
+    def _rebuild(self) -> None:
+        """Throw the in-memory state away and load it again (after a failed write)."""
+        if self._cursor is not None:
+            self._cursor.close()
+        self.graph, self._cursor = TaskGraph(), None
+        self.graph.index.defer_reach()
+        with gc_paused():
+            snap, cursor = self.log.snapshot_and_tail()
+            if snap is not None:
+                self.graph, self._cursor = TaskGraph.from_snapshot(orjson.loads(snap.data)), cursor
+            else:
+                cursor.close()
+            self.refresh()
 
     def execute_events(self, events: list[Any], only_if_empty: bool = False) -> None:
         """Append events decided elsewhere (project creation, imports), folding them in."""
@@ -205,8 +259,13 @@ class Planner:
         self.execute(ev.RemoveDependency(task=task, depends_on=depends_on, command_id=command_id))
 
     def transition(self, task: str, state: str, reason: str | None = None, by: str | None = None,
-                   command_id: str | None = None) -> None:
-        self.execute(ev.Transition(id=task, to_state=state, reason=reason, by=by, command_id=command_id))
+                   token: int | None = None, command_id: str | None = None) -> None:
+        """Change a task's state; a leased task needs its lease's ``token`` (else
+        :class:`~planner.errors.StaleLease`). On a leased task, completed and cancelled
+        release the lease; failed (and pending) release it too and send the task back to
+        pending while it has attempts left."""
+        self.execute(ev.Transition(id=task, to_state=state, reason=reason, by=by, token=token,
+                                   command_id=command_id))
 
     def edit_task(self, task: str, command_id: str | None = None, **changes: Any) -> None:
         self.execute(ev.EditTask(id=task, command_id=command_id, **changes))
@@ -218,8 +277,61 @@ class Planner:
         self.execute(ev.SetMode(mode=mode, reason=reason, command_id=command_id))
 
     def checkpoint(self, task: str, notes: str = "", data: dict | None = None, by: str | None = None,
-                   command_id: str | None = None) -> None:
-        self.execute(ev.RecordCheckpoint(id=task, notes=notes, data=data or {}, by=by, command_id=command_id))
+                   token: int | None = None, command_id: str | None = None) -> None:
+        """Save notes or data mid-task (kept when the task changes hands), with the lease's token."""
+        self.execute(ev.RecordCheckpoint(id=task, notes=notes, data=data or {}, by=by, token=token,
+                                         command_id=command_id))
+
+    # -- agents and leases (rules: planner.leasing) -------------------------------
+    def register_agent(self, agent_id: str, capabilities: Iterable[str] = (), capacity: int = 1,
+                       kind: str = "ai") -> None:
+        self.execute(ev.RegisterAgent(agent=agent_id, capabilities=tuple(capabilities), capacity=capacity,
+                                      kind=kind))
+
+    def deregister_agent(self, agent_id: str, reason: str | None = None) -> None:
+        """Remove an agent; the tasks it holds go back to pending (no attempt used up)."""
+        self.execute(ev.DeregisterAgent(agent=agent_id, reason=reason))
+
+    def heartbeat(self, agent_id: str) -> None:
+        """Say the agent is alive (written at most once per half lease TTL)."""
+        self.execute(ev.Heartbeat(agent=agent_id))
+
+    def claim(self, agent_id: str, task: str | None = None, ttl: float | None = None,
+              command_id: str | None = None) -> Any:
+        """Lease the best ready task ``agent_id`` can do (or ``task``): the ``task.assigned``
+        event (``id``, ``token``, ``expires_at``, ``attempt``), or None when nothing fits."""
+        events = self.execute(ev.Claim(agent=agent_id, task=task, ttl=ttl, command_id=command_id))
+        return next((e for e in events if e.type == "task.assigned" and e.agent == agent_id), None)
+
+    def renew(self, task: str, token: int, ttl: float | None = None) -> None:
+        self.execute(ev.Renew(id=task, token=token, ttl=ttl))
+
+    def release(self, task: str, token: int, reason: str | None = None) -> None:
+        """Give a leased task back to pending (its checkpoint stays for the next agent)."""
+        self.execute(ev.Release(id=task, token=token, reason=reason))
+
+    def assign(self, agents: Iterable[str] | None = None, ttl: float | None = None) -> list[Any]:
+        """Hand ready tasks to the available agents in one batch (see :func:`planner.leasing.assign`);
+        return the ``task.assigned`` events."""
+        events = self.execute(ev.Assign(agents=tuple(agents) if agents is not None else None, ttl=ttl))
+        return [e for e in events if e.type == "task.assigned"]
+
+    def reap(self) -> list[Any]:
+        """Expire every lease that has run out; return the ``lease.expired`` events written."""
+        before = self.log.last_seq
+        self.execute(ev.Reap())
+        self.refresh()
+        return [ev.parse_event(r.type, r.data) for r in self.log.read(before + 1) if r.type == "lease.expired"]
+
+    def agents(self) -> list[dict[str, Any]]:
+        """Every agent: kind, capabilities, capacity, the leases it holds, when last heard from."""
+        self.refresh()
+        board = self.graph.agents
+        return [{"id": a.id, "kind": a.kind, "capabilities": sorted(a.capabilities), "capacity": a.capacity,
+                 "active": a.active, "last_seen": a.last_seen,
+                 "leases": [board.leases[t].to_dict() for t in sorted(a.held)],
+                 "effort_held": sum(self.graph.tasks[t].effort for t in a.held)}
+                for a in sorted(board.agents.values(), key=lambda a: a.id)]
 
     # -- queries -----------------------------------------------------------------
     def task(self, task: str, refresh: bool = True) -> dict[str, Any]:
@@ -239,6 +351,8 @@ class Planner:
             "ready": self.graph.is_ready(node), "done": node.done,
             "depends_on": sorted(index.depends_on[task]), "dependents": sorted(index.dependents[task]),
             "checkpoint": node.checkpoint,
+            "lease": lease.to_dict() if (lease := self.graph.agents.leases.get(task)) is not None else None,
+            "attempts": self.graph.agents.attempts.get(task, 0),
         }
 
     def tasks(self) -> list[str]:

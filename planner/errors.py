@@ -52,3 +52,25 @@ class InvalidPlanError(DomainError):
         lines = "\n".join(f"  {where}: {what}" for where, what in problems)
         super().__init__(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {source}, nothing "
                          f"imported (--skip-invalid imports the rest):\n{lines}")
+
+
+class UnknownAgent(DomainError):
+    def __init__(self, agent: str):
+        self.agent = agent
+        super().__init__(f"unknown agent {agent!r}: register it first (`planner agent register` or "
+                         "Planner.register_agent); `planner agents` lists them")
+
+
+class StaleLease(DomainError):
+    """A command on a leased task without the lease's current token (fencing): refused, nothing
+    written. Typically a worker whose lease expired and whose task went to someone else."""
+
+    def __init__(self, task: str, token: int | None, holder: str | None, current: int | None):
+        self.task, self.token, self.holder, self.current = task, token, holder, current
+        if holder is None:
+            why = f"{task} is not leased any more (token {token} expired or was released)"
+        elif token is None:
+            why = f"{task} is leased to {holder}: present its lease token"
+        else:
+            why = f"token {token} is stale: {task} is now leased to {holder} under token {current}"
+        super().__init__(f"stale lease: {why}; nothing was changed")

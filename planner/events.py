@@ -41,12 +41,21 @@ class _Event(_Model):
     v: int = 1
 
 
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+#: an instant, as seconds since the epoch (UTC); decided by the engine, never read in a replay
+Instant = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+AgentId = TaskId  # the same readable, file-name-safe shape
+AgentKind = Literal["ai", "human"]
+
+
 class ProjectCreated(_Event):
     type: Literal["project.created"] = "project.created"
     name: Name
     description: str = ""
     mode: Mode = "planning"
     max_depth: Annotated[int, Field(ge=1, le=64)] = 8
+    lease_ttl: Seconds = 300.0  # a lease not renewed, or an agent not heard from, for this long expires
+    max_attempts: Annotated[int, Field(ge=1, le=1000)] = 3  # claims of a task before it is failed for good
 
 
 class TaskAdded(_Event):
@@ -134,6 +143,72 @@ class TasksImported(_Event):
     dropped: tuple[dict[str, str], ...] = ()  # {"where": JSON path or file:line, "problem": ...}
 
 
+# -- agents and leases ------------------------------------------------------------
+class AgentRegistered(_Event):
+    type: Literal["agent.registered"] = "agent.registered"
+    agent: AgentId
+    kind: AgentKind = "ai"
+    capabilities: tuple[Capability, ...] = ()
+    capacity: Annotated[int, Field(ge=1, le=10_000)] = 1  # tasks held at once
+    at: Instant
+
+
+class AgentDeregistered(_Event):
+    type: Literal["agent.deregistered"] = "agent.deregistered"
+    agent: AgentId
+    reason: str | None = None
+
+
+class AgentHeartbeat(_Event):
+    """The agent was heard from (written at most once per half lease TTL per agent)."""
+
+    type: Literal["agent.heartbeat"] = "agent.heartbeat"
+    agent: AgentId
+    at: Instant
+
+
+class TaskAssigned(_Event):
+    """A lease: ``agent`` holds ``id`` until ``expires_at`` unless renewed. Follows the
+    task's state change to ``assigned``. ``token`` only ever increases in a project
+    (fencing: a later command must present it)."""
+
+    type: Literal["task.assigned"] = "task.assigned"
+    id: TaskId
+    agent: AgentId
+    token: Annotated[int, Field(ge=1)]
+    expires_at: Instant
+    attempt: Annotated[int, Field(ge=1)]
+    at: Instant  # when it was granted (the agent was heard from then)
+
+
+class LeaseRenewed(_Event):
+    type: Literal["lease.renewed"] = "lease.renewed"
+    id: TaskId
+    token: Annotated[int, Field(ge=1)]
+    expires_at: Instant
+    at: Instant
+
+
+class LeaseReleased(_Event):
+    """The holder let go (finished, failed, or gave the task back); a state change goes with it."""
+
+    type: Literal["lease.released"] = "lease.released"
+    id: TaskId
+    token: Annotated[int, Field(ge=1)]
+    reason: str | None = None
+
+
+class LeaseExpired(_Event):
+    """Noticed by whichever writer saw the lease run out (or its agent fall silent); the
+    task's state change back to pending (or to failed, out of attempts) goes with it."""
+
+    type: Literal["lease.expired"] = "lease.expired"
+    id: TaskId
+    token: Annotated[int, Field(ge=1)]
+    agent: AgentId
+    reason: str
+
+
 Event = Annotated[
     ProjectCreated
     | TaskAdded
@@ -144,14 +219,23 @@ Event = Annotated[
     | TaskStateChanged
     | ModeChanged
     | CheckpointRecorded
-    | TasksImported,
+    | TasksImported
+    | AgentRegistered
+    | AgentDeregistered
+    | AgentHeartbeat
+    | TaskAssigned
+    | LeaseRenewed
+    | LeaseReleased
+    | LeaseExpired,
     Field(discriminator="type"),
 ]
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 EVENT_MODELS: dict[str, type[_Event]] = {
     model.model_fields["type"].default: model
     for model in (ProjectCreated, TaskAdded, TaskEdited, TaskMoved, DependencyAdded,
-                  DependencyRemoved, TaskStateChanged, ModeChanged, CheckpointRecorded, TasksImported)
+                  DependencyRemoved, TaskStateChanged, ModeChanged, CheckpointRecorded, TasksImported,
+                  AgentRegistered, AgentDeregistered, AgentHeartbeat, TaskAssigned, LeaseRenewed, LeaseReleased,
+                  LeaseExpired)
 }
 #: the version each event type is written at today
 CURRENT_VERSION: dict[str, int] = {name: model.model_fields["v"].default for name, model in EVENT_MODELS.items()}
@@ -230,11 +314,19 @@ class RemoveDependency(_Command):
     depends_on: TaskId
 
 
-class Transition(_Command):
+class _Timed(_Command):
+    """A command whose outcome depends on the time: the engine sets ``now`` from its
+    clock before deciding (callers leave it None), so ``decide`` stays pure."""
+
+    now: Instant | None = None
+
+
+class Transition(_Timed):
     id: TaskId
     to_state: TaskState
     reason: str | None = None
     by: str | None = None
+    token: int | None = None  # the lease's, when the task is leased: fencing
 
 
 class SetMode(_Command):
@@ -242,11 +334,61 @@ class SetMode(_Command):
     reason: str | None = None
 
 
-class RecordCheckpoint(_Command):
+class RecordCheckpoint(_Timed):
     id: TaskId
     notes: str = ""
     data: dict[str, Any] = {}
     by: str | None = None
+    token: int | None = None  # the lease's, when the task is leased
+
+
+class RegisterAgent(_Timed):
+    agent: AgentId
+    kind: AgentKind = "ai"
+    capabilities: tuple[Capability, ...] = ()
+    capacity: Annotated[int, Field(ge=1, le=10_000)] = 1
+
+
+class DeregisterAgent(_Timed):
+    agent: AgentId
+    reason: str | None = None
+
+
+class Heartbeat(_Timed):
+    agent: AgentId
+
+
+class Claim(_Timed):
+    """The best ready task ``agent`` can do (or ``task``), under a new lease."""
+
+    agent: AgentId
+    task: TaskId | None = None
+    ttl: Seconds | None = None  # the project's lease_ttl when None
+
+
+class Renew(_Timed):
+    id: TaskId
+    token: int
+    ttl: Seconds | None = None
+
+
+class Release(_Timed):
+    """Give a leased task back (to pending), keeping its checkpoint."""
+
+    id: TaskId
+    token: int
+    reason: str | None = None
+
+
+class Assign(_Timed):
+    """One batch handing ready tasks to the available agents (all of them when None)."""
+
+    agents: tuple[AgentId, ...] | None = None
+    ttl: Seconds | None = None
+
+
+class Reap(_Timed):
+    """Expire what has run out; nothing else (every command does this first anyway)."""
 
 
 class TaskSpec(_Model):
@@ -281,4 +423,4 @@ class AddTasks(_Command):
     state_key: str = "state"  # JSON paths of problems (a fixture says "dependencies", "status")
 
 
-Command = AddTask | AddTasks | EditTask | MoveTask | AddDependency | RemoveDependency | Transition | SetMode | RecordCheckpoint
+Command = RegisterAgent | DeregisterAgent | Heartbeat | Claim | Renew | Release | Assign | Reap | AddTask | AddTasks | EditTask | MoveTask | AddDependency | RemoveDependency | Transition | SetMode | RecordCheckpoint

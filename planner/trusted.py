@@ -25,7 +25,8 @@ _EDITS = {"title": None, "description": None, "priority": None, "effort": None, 
 
 #: event type -> (schema version written today, the defaults of its optional fields)
 SHAPES: dict[str, tuple[int, dict[str, Any]]] = {
-    "project.created": (1, {"description": "", "mode": "planning", "max_depth": 8}),
+    "project.created": (1, {"description": "", "mode": "planning", "max_depth": 8, "lease_ttl": 300.0,
+                            "max_attempts": 3}),
     "task.added": (1, {"description": "", "parent": None, "priority": "medium", "effort": 1.0, "capabilities": (),
                        "metadata": {}, "verify_command": None}),
     "task.edited": (1, _EDITS),
@@ -36,6 +37,13 @@ SHAPES: dict[str, tuple[int, dict[str, Any]]] = {
     "project.mode_changed": (1, {"reason": None}),
     "task.checkpointed": (1, {"notes": "", "data": {}, "by": None}),
     "project.imported": (1, {"dropped": ()}),
+    "agent.registered": (1, {"kind": "ai", "capabilities": (), "capacity": 1}),
+    "agent.deregistered": (1, {"reason": None}),
+    "agent.heartbeat": (1, {}),
+    "task.assigned": (1, {}),
+    "lease.renewed": (1, {}),
+    "lease.released": (1, {"reason": None}),
+    "lease.expired": (1, {}),
 }
 _TUPLES = ("capabilities", "dropped")
 _STATES = ("from_state", "to_state")

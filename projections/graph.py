@@ -38,6 +38,7 @@ from sortedcontainers import SortedList
 from planner.states import DONE
 from planner.vocabulary import PRIORITY_RANK, TaskState
 
+from .agents import AgentBoard
 from .dependencies import DependencyIndex
 
 #: event type -> the TaskGraph method that folds it (filled on first use)
@@ -85,6 +86,9 @@ class TaskGraph:
         self.description = ""
         self.mode = "planning"
         self.max_depth = 8
+        self.lease_ttl = 300.0
+        self.max_attempts = 3
+        self.agents = AgentBoard()
         self.tasks: dict[str, TaskNode] = {}
         self.index = DependencyIndex()
         self.counts: Counter[TaskState] = Counter()  # leaves per state
@@ -129,6 +133,29 @@ class TaskGraph:
 
     def _on_project_created(self, e: Any, seq: int) -> None:
         self.name, self.description, self.mode, self.max_depth = e.name, e.description, e.mode, e.max_depth
+        self.lease_ttl, self.max_attempts = e.lease_ttl, e.max_attempts
+
+    # agents and leases: the board keeps them; the task's state changes come as their own events
+    def _on_agent_registered(self, e: Any, seq: int) -> None:
+        self.agents.registered(e)
+
+    def _on_agent_deregistered(self, e: Any, seq: int) -> None:
+        self.agents.deregistered(e)
+
+    def _on_agent_heartbeat(self, e: Any, seq: int) -> None:
+        self.agents.heard(e.agent, e.at)
+
+    def _on_task_assigned(self, e: Any, seq: int) -> None:
+        self.agents.assigned(e)
+
+    def _on_lease_renewed(self, e: Any, seq: int) -> None:
+        self.agents.renewed(e)
+
+    def _on_lease_released(self, e: Any, seq: int) -> None:
+        self.agents.ended(e.id)
+
+    def _on_lease_expired(self, e: Any, seq: int) -> None:
+        self.agents.ended(e.id)
 
     def _on_project_mode_changed(self, e: Any, seq: int) -> None:
         self.mode = e.mode
@@ -260,7 +287,7 @@ class TaskGraph:
 
     # -- snapshots -----------------------------------------------------------
     #: bump when the snapshot's shape changes: an old snapshot is then replayed instead
-    SNAPSHOT_SCHEMA = 2
+    SNAPSHOT_SCHEMA = 3
     #: one row per task, in this order: the facts, then the derived counters (which
     #: the incremental code maintains and the tests check against recompute())
     _ROW = ("id", "title", "description", "parent", "priority", "effort", "capabilities", "metadata",
@@ -275,7 +302,8 @@ class TaskGraph:
         self.refresh_weights()
         return {
             "schema": self.SNAPSHOT_SCHEMA, "seq": self.seq, "name": self.name, "description": self.description,
-            "mode": self.mode, "max_depth": self.max_depth, "row": list(self._ROW),
+            "mode": self.mode, "max_depth": self.max_depth, "lease_ttl": self.lease_ttl,
+            "max_attempts": self.max_attempts, "agents": self.agents.to_dict(), "row": list(self._ROW),
             # parents before children, so loading can add them in this order
             "tasks": [[getattr(self.tasks[t], f) for f in self._ROW] for t in self._parents_first()],
             "edges": sorted((a, b) for a, targets in self.index.depends_on.items() for b in targets),
@@ -293,6 +321,8 @@ class TaskGraph:
         graph = cls()
         graph.seq, graph.name, graph.description = snap["seq"], snap["name"], snap["description"]
         graph.mode, graph.max_depth = snap["mode"], snap["max_depth"]
+        graph.lease_ttl, graph.max_attempts = snap["lease_ttl"], snap["max_attempts"]
+        graph.agents = AgentBoard.from_dict(snap["agents"])
         graph.index.defer_reach()  # built by the first cycle check, if this process ever makes one
         tasks, add_task, new, state_of = graph.tasks, graph.index.add_task, TaskNode.__new__, TaskState
         for row in snap["tasks"]:
@@ -351,7 +381,7 @@ class TaskGraph:
         counts = Counter(self.tasks[t].state for t in self.tasks if not children[t])
         open_children = {t: sum(1 for c in children[t] if not done[c]) for t in self.tasks}
         return {"done": done, "open_deps": open_deps, "held": held, "ready": ready, "counts": counts,
-                "weights": weights, "open_children": open_children}
+                "weights": weights, "open_children": open_children, "agents": self.agents.to_dict()}
 
     def derived(self) -> dict[str, Any]:
         """The incrementally maintained counterparts of :meth:`recompute`."""
@@ -364,4 +394,5 @@ class TaskGraph:
             "counts": +self.counts,
             "weights": {t: n.weight for t, n in self.tasks.items()},
             "open_children": {t: n.open_children for t, n in self.tasks.items()},
+            "agents": self.agents.to_dict(),  # facts, not derived: here so a replay is compared on them too
         }

@@ -28,6 +28,13 @@ EXAMPLES = [
     ev.ModeChanged(mode="working", reason="plan approved"),
     ev.CheckpointRecorded(id="API-1", notes="schema done", data={"step": 2}, by="agent-7"),
     ev.TasksImported(source="plan.json", tasks=3, dropped=({"where": "tasks[1].priority", "problem": "bad"},)),
+    ev.AgentRegistered(agent="agent-7", kind="human", capabilities=("python",), capacity=2, at=1_764_000_000.5),
+    ev.AgentDeregistered(agent="agent-7", reason="done for the day"),
+    ev.AgentHeartbeat(agent="agent-7", at=1_764_000_100.0),
+    ev.TaskAssigned(id="API-1", agent="agent-7", token=12, expires_at=1_764_000_300.0, attempt=2, at=1_764_000_000.0),
+    ev.LeaseRenewed(id="API-1", token=12, expires_at=1_764_000_450.0, at=1_764_000_150.0),
+    ev.LeaseReleased(id="API-1", token=12, reason="completed"),
+    ev.LeaseExpired(id="API-1", token=12, agent="agent-7", reason="not renewed"),
 ]
 
 
