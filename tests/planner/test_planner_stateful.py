@@ -20,7 +20,11 @@ class PlannerMachine(RuleBasedStateMachine):
     @initialize()
     def start(self):
         self.home = Path(tempfile.mkdtemp(prefix="planner-stateful-"))
-        self.planner = Planner.open(self.home, "p", create=True, durability="none")
+        self.now = 1_800_000_000.0
+        self.planner = Planner.open(self.home, "p", create=True, durability="none", lease_ttl=60, max_attempts=2,
+                                    clock=lambda: self.now)
+        self.planner.set_mode("working")
+        self.planner.register_agent("a0", capacity=2)
         self.refusals = 0
 
     def teardown(self):
@@ -87,7 +91,59 @@ class PlannerMachine(RuleBasedStateMachine):
     @rule()
     def reopen(self):
         self.planner.close()
-        self.planner = Planner.open(self.home, "p", durability="none")
+        self.planner = Planner.open(self.home, "p", durability="none", clock=lambda: self.now)
+
+    # -- agents and leases ---------------------------------------------------------
+    @rule(mode=st.sampled_from(["planning", "working", "working"]))
+    def mode(self, mode):
+        self.planner.set_mode(mode)
+
+    @rule(agent=st.sampled_from(["a0", "a1", "a2"]), capacity=st.integers(1, 2))
+    def register(self, agent, capacity):
+        self.planner.register_agent(agent, capacity=capacity)
+
+    @precondition(lambda self: self.planner.graph.agents.agents)
+    @rule(data=st.data())
+    def claim(self, data):
+        agent = data.draw(st.sampled_from(sorted(self.planner.graph.agents.agents)))
+        self.attempt(lambda: self.planner.claim(agent))
+
+    @precondition(lambda self: self.planner.graph.agents.leases)
+    @rule(data=st.data(), to=st.sampled_from(["in_progress", "completed", "failed", "pending", "blocked"]),
+          stale=st.booleans())
+    def work(self, data, to, stale):
+        """The holder moves its task on (or presents an old token, which must change nothing)."""
+        task = data.draw(st.sampled_from(sorted(self.planner.graph.agents.leases)))
+        token = self.planner.graph.agents.leases[task].token - (1 if stale else 0)
+        self.attempt(lambda: self.planner.transition(task, to, token=token))
+
+    @precondition(lambda self: self.planner.graph.agents.leases)
+    @rule(data=st.data())
+    def renew_or_release(self, data):
+        task = data.draw(st.sampled_from(sorted(self.planner.graph.agents.leases)))
+        lease = self.planner.graph.agents.leases[task]
+        if data.draw(st.booleans()):
+            self.attempt(lambda: self.planner.renew(task, lease.token))
+        else:
+            self.attempt(lambda: self.planner.release(task, lease.token))
+
+    @rule(seconds=st.sampled_from([1.0, 20.0, 31.0, 61.0]))
+    def time_passes(self, seconds):
+        self.now += seconds
+        self.planner.reap()
+
+    @invariant()
+    def i3_one_live_lease_per_task_held_by_its_agent(self):
+        board = self.planner.graph.agents
+        tokens = [lease.token for lease in board.leases.values()]
+        assert len(set(tokens)) == len(tokens) and all(t <= board.last_token for t in tokens)
+        for task, lease in board.leases.items():
+            assert task in board.agents[lease.agent].held
+            assert self.planner.graph.tasks[task].state in (TaskState.ASSIGNED, TaskState.IN_PROGRESS,
+                                                             TaskState.BLOCKED)
+        for agent in board.agents.values():
+            assert all(board.leases[t].agent == agent.id for t in agent.held)
+            assert len(agent.held) <= agent.capacity
 
     def ready_keys_match_their_tasks_even_with_weights_stale(self):
         """Checked before anything refreshes the weights (so first in the invariant below): a
@@ -134,6 +190,6 @@ class PlannerMachine(RuleBasedStateMachine):
 
 
 PlannerMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+    max_examples=80, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
 )
 TestPlannerMachine = PlannerMachine.TestCase
