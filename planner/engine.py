@@ -130,9 +130,19 @@ class Planner:
         return seq
 
     def _maybe_snapshot(self) -> None:
-        if self.snapshot_every and self.graph.seq - max(self._last_snapshot, self.loaded_from_snapshot) \
-                >= self.snapshot_every:
-            self.snapshot()
+        """Snapshot when ``snapshot_every`` events passed since the newest snapshot of the
+        project, whoever wrote it: with 20 processes folding the same events, one of them
+        snapshots, not all 20 (a listing of the snapshot directory, only when due)."""
+        if not self.snapshot_every:
+            return
+        since = max(self._last_snapshot, self.loaded_from_snapshot)
+        if self.graph.seq - since < self.snapshot_every:
+            return
+        newest = max(self.log.snapshots.seqs(), default=0)  # another process may have just written one
+        if self.graph.seq - newest < self.snapshot_every:
+            self._last_snapshot = newest
+            return
+        self.snapshot()
 
     def close(self) -> None:
         if self._cursor is not None:

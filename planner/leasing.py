@@ -200,13 +200,25 @@ def assign(graph: TaskGraph, c: ev.Assign) -> list[Any]:
     events: list[Any] = []
     token = graph.agents.last_token
     ttl = c.ttl or graph.lease_ttl
-    for task in sorted(chosen, key=lambda t: (-graph.tasks[t].effort, rank[t])):
+    granted: set[str] = set()
+
+    def deal(task: str) -> None:
+        nonlocal token, events
         able = [a.id for a in agents if free.get(a.id, 0) > 0 and _fits(graph, a, task)]
-        if not able:
-            continue  # the agents that could take it are full: it stays ready
-        pick = min(able, key=lambda a: (load[a], a))
-        token += 1
-        events += _grant(graph, pick, task, c.now, ttl, token)
-        load[pick] += graph.tasks[task].effort
-        free[pick] -= 1
+        if able:  # (else the agents that could take it are full: it stays ready)
+            pick = min(able, key=lambda a: (load[a], a))
+            token += 1
+            events += _grant(graph, pick, task, c.now, ttl, token)
+            load[pick] += graph.tasks[task].effort
+            free[pick] -= 1
+            granted.add(task)
+
+    for task in sorted(chosen, key=lambda t: (-graph.tasks[t].effort, rank[t])):
+        deal(task)
+    if any(free.values()):  # slots left where the chosen tasks did not fit: fill them in ready order
+        for key in graph.ready:
+            if key[-1] not in granted:
+                deal(key[-1])
+                if not any(free.values()):
+                    break
     return events

@@ -71,5 +71,6 @@ BENCHMARKS: dict[str, Benchmark] = {
             "BENCH-001: load 10..100k-task projects (spec load, snapshot, replay, memory), ready, cycle check, "
             "analysis, the CLI; vs SQLite and whole-file JSON peers",
         ),
+        Benchmark("agents", "stress.bench.agents_bench", "BENCH-002: AgentCoordinator at 2..20 agents (registration, first assignment, batch latency, balance); claims/s from 20 agent processes vs SQLite"),
     ]
 }

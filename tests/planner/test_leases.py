@@ -178,3 +178,13 @@ def test_assign_balances_effort_within_15_percent_on_the_spec_scenario(planner):
     critical = {f"t{i:02d}" for i in range(50) if i % 4 == 3}
     assert critical <= chosen  # every critical task (13) before any lower one is left out
     assert planner.assign() == []  # everyone is full
+
+
+def test_assign_fills_a_slot_the_best_tasks_did_not_fit(planner):
+    planner.add_task("go 1", id="go1", priority="critical", capabilities=["go"])
+    planner.add_task("go 2", id="go2", priority="critical", capabilities=["go"])
+    planner.add_task("py", id="py", priority="low", capabilities=["python"])
+    planner.register_agent("gopher", capabilities=["go"])
+    planner.register_agent("pythonista", capabilities=["python"])
+    grants = {g.agent: g.id for g in planner.assign()}
+    assert grants == {"gopher": "go1", "pythonista": "py"}  # go2 waits for the gopher; py is not left out
