@@ -15,6 +15,10 @@ def __getattr__(name: str):
         from .spec_api import SuperPlanner
 
         return SuperPlanner
+    if name == "AgentCoordinator":
+        from .coordination import AgentCoordinator
+
+        return AgentCoordinator
     if name in ("DomainError", "UnknownTask", "DuplicateTask", "CycleError", "InvalidPlanError"):
         from . import errors
 
