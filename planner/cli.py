@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", parents=[common], help="create the project")
     init.add_argument("--max-depth", type=int, default=8, help="how deep the task tree may go (default 8)")
     init.add_argument("--description", default="")
+    init.add_argument("--lease-ttl", type=float, default=300.0, metavar="SECONDS",
+                      help="how long a lease lasts unless renewed, and an agent may stay silent (default 300)")
+    init.add_argument("--max-attempts", type=int, default=3,
+                      help="claims of a task before a failure or expiry fails it for good (default 3)")
     imp = sub.add_parser("import", parents=[common],
                          help="add the tasks of a plan file (fixture JSON, or a Markdown outline .md)")
     imp.add_argument("file")
@@ -91,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     state.add_argument("state", choices=STATES)
     state.add_argument("--reason")
     state.add_argument("--by")
+    state.add_argument("--token", type=int, help="the lease's token, when the task is leased")
     mode = sub.add_parser("mode", parents=[common], help="switch between planning and working")
     mode.add_argument("mode", choices=["planning", "working"])
     show = sub.add_parser("show", parents=[common], help="one task, in full")
@@ -110,7 +115,84 @@ def _parser() -> argparse.ArgumentParser:
                              "2026-11-28T15:00:00Z; local time when no zone is given)")
     replay.add_argument("--verify", action="store_true",
                         help="compare the incremental state with a full recomputation; exit 1 on a difference")
+    _agent_commands(sub, common)
     return parser
+
+
+def _agent_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Agents, leases, workers and the live view."""
+    agent = sub.add_parser("agent", parents=[common], help="register, deregister or heartbeat an agent")
+    verbs = agent.add_subparsers(dest="verb", required=True, metavar="VERB")
+    reg = verbs.add_parser("register", parents=[common], help="register (or update) an agent")
+    reg.add_argument("name")
+    reg.add_argument("--cap", action="append", default=[], metavar="CAPABILITY")
+    reg.add_argument("--capacity", type=int, default=1, help="tasks it may hold at once (default 1)")
+    reg.add_argument("--kind", choices=["ai", "human"], default="ai")
+    dereg = verbs.add_parser("deregister", parents=[common], help="remove an agent; its tasks go back to pending")
+    dereg.add_argument("name")
+    dereg.add_argument("--reason")
+    beat = verbs.add_parser("heartbeat", parents=[common], help="say the agent is alive")
+    beat.add_argument("name")
+    claim = sub.add_parser("claim", parents=[common], help="lease the best ready task an agent can do")
+    claim.add_argument("agent")
+    claim.add_argument("--task", help="this task rather than the best one")
+    claim.add_argument("--ttl", type=float, metavar="SECONDS", help="the lease's TTL (default: the project's)")
+    renew = sub.add_parser("renew", parents=[common], help="extend a lease")
+    renew.add_argument("task")
+    renew.add_argument("token", type=int)
+    renew.add_argument("--ttl", type=float, metavar="SECONDS")
+    release = sub.add_parser("release", parents=[common], help="give a leased task back (to pending)")
+    release.add_argument("task")
+    release.add_argument("token", type=int)
+    release.add_argument("--reason")
+    check = sub.add_parser("checkpoint", parents=[common], help="save notes or data mid-task")
+    check.add_argument("task")
+    check.add_argument("--notes", default="")
+    check.add_argument("--data", metavar="JSON", help="a JSON object")
+    check.add_argument("--token", type=int, help="the lease's token, when the task is leased")
+    check.add_argument("--by")
+    assign = sub.add_parser("assign", parents=[common], help="hand ready tasks to available agents in one batch")
+    assign.add_argument("--agent", action="append", metavar="AGENT", help="only these agents (default: all active)")
+    assign.add_argument("--ttl", type=float, metavar="SECONDS")
+    sub.add_parser("reap", parents=[common], help="expire the leases that have run out")
+    sub.add_parser("agents", parents=[common], help="agents: health, load, leases")
+    work = sub.add_parser("work", parents=[common], help="run and supervise N worker processes")
+    work.add_argument("--agents", type=int, required=True, metavar="N", help="how many workers (agents)")
+    what = work.add_mutually_exclusive_group(required=True)
+    what.add_argument("--exec", dest="exec_command", metavar="'COMMAND TEMPLATE'",
+                      help="run for each task, without a shell; {id} {title} {description} {effort} are filled "
+                           "in; exit 0 completes the task (after its verify command), anything else fails it")
+    what.add_argument("--simulate", action="store_true",
+                      help="simulated agents: work proportional to effort, a checkpoint half way, failures and "
+                           "crashes at the given rates")
+    work.add_argument("--capabilities", action="append", metavar="CAP[,CAP...]",
+                      help="what the agents can do (default: every capability the project's tasks require)")
+    work.add_argument("--capacity", type=int, default=1, help="tasks each agent works on at once (default 1)")
+    work.add_argument("--ttl", type=float, metavar="SECONDS", help="the leases' TTL (default: the project's)")
+    work.add_argument("--timeout", type=float, metavar="SECONDS", help="per command run (default: none)")
+    work.add_argument("--memory-limit", type=float, metavar="MB",
+                      help="stop a worker whose RSS, with its commands', goes over this (checked every --refresh)")
+    work.add_argument("--until-idle", action="store_true",
+                      help="stop once nothing the agents can do is ready and nothing is held")
+    work.add_argument("--prefix", default="agent", help="agents are named PREFIX-1 .. PREFIX-N (default 'agent')")
+    work.add_argument("--max-restarts", type=int, default=5,
+                      help="restarts per agent before giving it up, and exiting 1 (default 5)")
+    work.add_argument("--backoff", type=float, default=0.5, metavar="SECONDS",
+                      help="the first restart's delay, doubled per crash up to 30 s (default 0.5)")
+    work.add_argument("--grace", type=float, default=5.0, metavar="SECONDS",
+                      help="how long stopping workers get before SIGKILL (default 5)")
+    work.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS",
+                      help="how often CPU and memory are sampled and the table redrawn (default 1)")
+    work.add_argument("--output-dir", metavar="DIR", help="keep each command's output as DIR/TASK.ATTEMPT.log")
+    work.add_argument("--time-scale", type=float, default=0.05, metavar="SECONDS",
+                      help="--simulate: seconds of work per effort hour (default 0.05)")
+    work.add_argument("--fail-rate", type=float, default=0.0, help="--simulate: probability an attempt fails")
+    work.add_argument("--crash-rate", type=float, default=0.0,
+                      help="--simulate: probability an attempt crashes its worker (SIGKILL)")
+    work.add_argument("--seed", type=int, default=0, help="--simulate: the random seed (default 0)")
+    watch = sub.add_parser("watch", parents=[common], help="the project live: progress, agents, latest events")
+    watch.add_argument("--once", action="store_true", help="print one frame and exit (with --json: as JSON)")
+    watch.add_argument("--events", type=int, default=10, metavar="N", help="how many latest events (default 10)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,14 +258,19 @@ def _run(args: Any) -> tuple[int, Any, Any]:
         from .engine import Planner
 
         with Planner.open(args.home, args.project, create=True, max_depth=args.max_depth,
-                          description=args.description) as p:
+                          description=args.description, lease_ttl=args.lease_ttl,
+                          max_attempts=args.max_attempts) as p:
             stats = p.stats()
         return 0, stats, lambda: print(f"project {args.project} ready in {args.home}")
     if args.command == "replay":
         return _replay(args)
     if args.command == "import":
         return _import(args)
+    if args.command == "work":
+        return _work(args)
     with _open(args) as p:
+        if args.command in _AGENT_COMMANDS:
+            return _AGENT_COMMANDS[args.command](p, args)
         if args.command == "add":
             task = p.add_task(args.title, id=args.id, parent=args.parent, depends_on=args.after,
                               priority=args.priority, effort=args.effort, capabilities=args.cap,
@@ -202,7 +289,7 @@ def _run(args: Any) -> tuple[int, Any, Any]:
             p.move_task(args.task, None if args.top else args.parent)
             return 0, p.task(args.task), None
         if args.command == "set":
-            p.transition(args.task, args.state, reason=args.reason, by=args.by)
+            p.transition(args.task, args.state, reason=args.reason, by=args.by, token=args.token)
             return 0, p.task(args.task), None
         if args.command == "mode":
             p.set_mode(args.mode)
@@ -236,6 +323,146 @@ def _run(args: Any) -> tuple[int, Any, Any]:
             return 0, events, lambda: [print(f"{e['seq']:>6}  {e['ts']}  {e['type']:<22} {json.dumps(e['data'])}")
                                        for e in events]
     raise AssertionError(args.command)
+
+
+def _lease(event: Any) -> dict[str, Any]:
+    return {"task": event.id, "agent": event.agent, "token": event.token, "expires_at": event.expires_at,
+            "attempt": event.attempt, "at": event.at}
+
+
+def _in(expires_at: float) -> str:
+    import time
+
+    return f"{expires_at - time.time():.0f} s"
+
+
+def _agent(p: Any, args: Any) -> tuple[int, Any, Any]:
+    if args.verb == "register":
+        p.register_agent(args.name, capabilities=args.cap, capacity=args.capacity, kind=args.kind)
+    elif args.verb == "deregister":
+        p.deregister_agent(args.name, reason=args.reason)
+    else:
+        p.heartbeat(args.name)
+    row = next(a for a in p.agents() if a["id"] == args.name)
+    what = {"register": "registered", "deregister": "deregistered", "heartbeat": "heard from"}[args.verb]
+    return 0, row, lambda: print(f"{args.name} {what}")
+
+
+def _claim(p: Any, args: Any) -> tuple[int, Any, Any]:
+    lease = p.claim(args.agent, task=args.task, ttl=args.ttl)
+    if lease is None:
+        return 0, None, lambda: print(f"nothing ready that {args.agent} can do")
+    return 0, _lease(lease), lambda: print(f"{lease.id} leased to {lease.agent}: token {lease.token}, expires in "
+                                           f"{_in(lease.expires_at)} (attempt {lease.attempt})")
+
+
+def _renew(p: Any, args: Any) -> tuple[int, Any, Any]:
+    p.renew(args.task, args.token, ttl=args.ttl)
+    lease = p.task(args.task)["lease"]
+    return 0, lease, lambda: print(f"{args.task}: token {args.token} expires in {_in(lease['expires_at'])}")
+
+
+def _release(p: Any, args: Any) -> tuple[int, Any, Any]:
+    p.release(args.task, args.token, reason=args.reason)
+    task = p.task(args.task)
+    return 0, task, lambda: print(f"{args.task} released: {task['state']}")
+
+
+def _checkpoint(p: Any, args: Any) -> tuple[int, Any, Any]:
+    from .errors import DomainError
+
+    data: Any = {}
+    if args.data is not None:
+        try:
+            data = json.loads(args.data)
+        except ValueError as exc:
+            raise DomainError(f"--data is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise DomainError(f"--data must be a JSON object, not {type(data).__name__}: {args.data[:60]!r}")
+    p.checkpoint(args.task, notes=args.notes, data=data, by=args.by, token=args.token)
+    saved = p.task(args.task)["checkpoint"]
+    return 0, saved, lambda: print(f"{args.task}: checkpoint saved (seq {saved['seq']})")
+
+
+def _assign(p: Any, args: Any) -> tuple[int, Any, Any]:
+    leases = [_lease(e) for e in p.assign(args.agent, ttl=args.ttl)]
+    return 0, leases, lambda: print("\n".join(f"{x['task']} -> {x['agent']} (token {x['token']})" for x in leases)
+                                    or "nothing to assign")
+
+
+def _reap(p: Any, args: Any) -> tuple[int, Any, Any]:
+    expired = [{"task": e.id, "token": e.token, "agent": e.agent, "reason": e.reason} for e in p.reap()]
+    return 0, expired, lambda: print("\n".join(f"expired {x['task']} (held by {x['agent']}, token {x['token']}): "
+                                                f"{x['reason']}" for x in expired) or "no lease had run out")
+
+
+def _agents(p: Any, args: Any) -> tuple[int, Any, Any]:
+    from .watch import agents_view
+
+    rows = agents_view(p)
+    return 0, rows, lambda: _print_agents(rows)
+
+
+def _watch(p: Any, args: Any) -> tuple[int, Any, Any]:
+    from .watch import render, watch
+
+    frame = watch(p, once=args.once, json_mode=args.json, shown=args.events)
+    if not args.once:
+        return 0, frame, lambda: None  # it was on the screen
+    return 0, frame, lambda: _rich_print(lambda width: render(frame, width))
+
+
+_AGENT_COMMANDS = {"agent": _agent, "claim": _claim, "renew": _renew, "release": _release,
+                   "checkpoint": _checkpoint, "assign": _assign, "reap": _reap, "agents": _agents,
+                   "watch": _watch}
+
+
+def _work(args: Any) -> tuple[int, Any, Any]:
+    from .simulate import Simulation
+    from .supervisor import WorkOptions, run_work
+
+    caps = None
+    if args.capabilities is not None:
+        caps = tuple(c.strip() for value in args.capabilities for c in value.split(",") if c.strip())
+    sim = Simulation(args.time_scale, args.fail_rate, args.crash_rate, args.seed) if args.simulate else None
+    options = WorkOptions(
+        home=args.home, project=args.project, agents=args.agents, command=args.exec_command, simulation=sim,
+        capabilities=caps, capacity=args.capacity, ttl=args.ttl, timeout=args.timeout,
+        memory_limit_mb=args.memory_limit, until_idle=args.until_idle, prefix=args.prefix,
+        max_restarts=args.max_restarts, backoff=args.backoff, grace=args.grace, refresh=args.refresh,
+        output_dir=args.output_dir)
+    summary = run_work(options, json_mode=args.json)
+    return summary["exit_code"], summary, lambda: _print_work(summary)
+
+
+def _print_work(s: dict) -> None:
+    tasks = ", ".join(f"{n} {k}" for k, n in s["tasks"].items()) or "no tasks"
+    crashes = sum(w["crashes"] for w in s["workers"])
+    print(f"{s['agents']} agents stopped ({s['stopped_by']}) after {s['seconds']:.1f} s: {tasks}; "
+          f"{crashes} worker crash{'es' if crashes != 1 else ''}; supervisor at most {s['supervisor_max_rss_mb']} MB")
+    for problem in s["problems"]:
+        print(f"  problem: {problem}")
+
+
+def _print_agents(rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("agent", "kind", "health", "load", "leases", "capabilities")
+    for a in rows:
+        leases = ", ".join(f"{x['task']} (token {x['token']}, expires in {x['expires_in']:.0f} s, attempt "
+                           f"{x['attempt']})" for x in a["leases"]) or "-"
+        table.add_row(a["id"], a["kind"], a["health"], f"{len(a['leases'])}/{a['capacity']}, effort "
+                      f"{a['effort_held']:g}", leases, ", ".join(a["capabilities"]) or "-")
+    Console().print(table)
+
+
+def _rich_print(renderable: Any) -> None:
+    """Print ``renderable(width)`` for the terminal's width."""
+    from rich.console import Console
+
+    console = Console()
+    console.print(renderable(console.width))
 
 
 def _import(args: Any) -> tuple[int, Any, Any]:
