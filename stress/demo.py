@@ -1,27 +1,31 @@
-"""The demo: many processes share one durable log, and it survives a crash.
+"""The demo: a project worked by agents that crash, and a log that survives it.
 
-``python -m stress.demo [--home DIR] [--writers 8] [--steps 200]``
+``python -m stress.demo [--home DIR] [--agents 4] [--writers 8] [--steps 200]``
 
-1. N writer processes run read-decide-append steps on one log at once
-   (each folds what the others wrote into a counter and appends counter+1).
-2. The log is replayed from disk and checked: seq contiguous, checksums
-   valid, no lost update (the counter runs 1..total), every acknowledged
-   append present exactly once.
-3. A writer is killed with SIGKILL mid-run and a torn record is left at the
-   tail; the next writer cuts it off into quarantine and carries on.
-4. A follower in this process receives records appended by another process.
-5. The planner on top of it: a fixture project is imported (its expected
-   outcomes checked), analysed (critical path, levels), a task is broken
-   down by the example decomposer, and N processes add and complete tasks
-   at once; generated ids never collide, every acknowledged command is in
-   the log, and a full replay equals the live state.
+1. The plan: ``fixtures/complex_microservices_platform.json`` is imported (its
+   expected outcomes checked), analysed (critical path, levels), and one task is
+   broken down by the example decomposer.
+2. Agents at work: ``planner work --simulate`` starts N agent processes under a
+   supervisor; they claim tasks under leases, checkpoint half way and finish.
+   One of them is killed with SIGKILL in the middle of a task: its lease ends,
+   and another agent resumes the task from its checkpoint. Progress is shown
+   live, from the log, as it lands.
+3. Checked: every task completed, no task ever held by two agents (re-reading
+   the log), the resume happened, and ``planner replay --verify`` agrees.
+4. The log underneath, under stress: N writer processes run read-decide-append
+   steps at once (no lost update), a writer is killed with SIGKILL and a torn
+   record left at the tail (cut into quarantine by the next writer), and a
+   follower receives another process's appends live.
 
-Exits non-zero if any check fails. Everything goes through the public API.
+Exits non-zero if any check fails. Everything goes through the public API and
+the command line.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import signal
 import subprocess
@@ -58,13 +62,129 @@ class Checks:
         self.failed += not ok
 
 
-def run(home: Path, writers: int, steps: int) -> int:
+def run(home: Path, writers: int, steps: int, agents: int = 4) -> int:
     check = Checks()
+    start = time.perf_counter()
+    _plan_part(home, check)
+    _agents_part(home, agents, check)
+    _log_part(home, writers, steps, check)
+    print(f"\n{'all checks passed' if not check.failed else f'{check.failed} check(s) FAILED'} "
+          f"in {time.perf_counter() - start:.1f} s")
+    return 1 if check.failed else 0
+
+
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "planner", "--home", str(home), "--project", PROJECT, *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+PROJECT = "platform"
+
+
+def _plan_part(home: Path, check: Checks) -> None:
+    import fixtures
+    from planner import Planner
+    from planner.importing import import_plan, read_plan
+    from planner.planning import decompose
+
+    fixture = Path(fixtures.__file__).parent / "complex_microservices_platform.json"
+    print(f"1. the plan: {fixture.name} imported, analysed, one task broken down")
+    with Planner.open(home / "planner", PROJECT, create=True) as p:
+        report = import_plan(p, read_plan(fixture))
+        outcomes = report["expected_outcomes"]
+        check(not outcomes["mismatched"] and report["imported"] == 22,
+              f"imported {report['imported']} tasks; the file's expected outcomes all match "
+              f"({', '.join(outcomes['matched'])})")
+        analysis = p.analysis()
+        print(f"  critical path ({analysis['critical_path_effort']:g} h): {' -> '.join(analysis['critical_path'])}")
+        added = decompose(p, "obs-metrics", f"{sys.executable} -m planner.example_decomposer")
+        check(added == ["obs-metrics.design", "obs-metrics.implement", "obs-metrics.test"],
+              f"obs-metrics broken down by the example decomposer into {', '.join(added)}")
+        p.set_mode("working")
+        leaves = p.stats()["leaves_by_state"]["pending"]
+    print(f"  {leaves} tasks to do; the project switches to working mode")
+
+
+def _agents_part(home: Path, agents: int, check: Checks) -> None:
+    import threading
+
+    from planner import Planner
+    from planner.events import parse_event
+
+    print(f"\n2. agents at work: `planner work --agents {agents} --simulate`; one is killed mid-task")
+    work = subprocess.Popen(
+        [sys.executable, "-m", "planner", "--home", str(home / "planner"), "--project", PROJECT, "work", "--json",
+         "--agents", str(agents), "--simulate", "--until-idle", "--time-scale", "0.04", "--refresh", "0.2",
+         "--backoff", "60", "--seed", "7"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pids: dict[str, int] = {}
+    started = threading.Event()
+
+    def read_happenings() -> None:  # the supervisor's stderr: one JSON line per happening
+        for line in work.stderr:
+            if line.startswith("{"):
+                happening = json.loads(line)
+                if happening["event"] == "started":
+                    pids[happening["agent"]] = happening["pid"]
+                    if len(pids) == agents:
+                        started.set()
+
+    reader = threading.Thread(target=read_happenings, daemon=True)
+    reader.start()
+    finished = threading.Event()
+    threading.Thread(target=lambda: (work.wait(), finished.set()), daemon=True).start()
+    victim = resumed_by = None
+    done = 0
+    with Planner.open(home / "planner", PROJECT) as p:
+        total = p.stats()["leaves_by_state"]["pending"]
+        for record in p.log.follow(p.log.last_seq + 1, timeout=120, stop_event=finished):
+            data = record.data
+            if record.type == "task.checkpointed" and victim is None and started.wait(30):
+                victim = data["by"]
+                os.kill(pids[victim], signal.SIGKILL)  # half way through its task
+                print(f"  !! killed {victim} (pid {pids[victim]}) half way through {data['id']}")
+                killed_task = data["id"]
+            elif record.type == "task.assigned" and victim is not None and data["id"] == killed_task:
+                resumed_by = data["agent"]
+                print(f"  -> {killed_task} taken over by {resumed_by} (attempt {data['attempt']}), "
+                      "from the checkpoint")
+            elif record.type == "task.state_changed" and data["to_state"] == "completed":
+                done += 1
+                bar = "#" * (20 * done // total)
+                print(f"  [{bar:<20}] {done:>2}/{total}  {data['id']} completed by {data.get('by')}")
+    summary = json.loads(work.stdout.read() or "{}")
+    work.wait()
+    reader.join(5)
+    check(work.returncode == 0, f"the supervisor finished cleanly (exit {work.returncode})")
+    check(summary.get("tasks") == {"completed": total}, f"all {total} tasks completed: {summary.get('tasks')}")
+    check(victim is not None and resumed_by not in (None, victim),
+          f"the task {victim} was killed in the middle of was resumed by {resumed_by}")
+
+    print("\n3. checked from the log, independently of the agents")
+    live: dict[str, int] = {}
+    last_token, double = 0, []
+    with Planner.open(home / "planner", PROJECT) as p:
+        for record in p.log.read():
+            event = parse_event(record.type, record.data)
+            if event.type == "task.assigned":
+                if event.id in live or event.token <= last_token:
+                    double.append(record.seq)
+                live[event.id], last_token = event.token, event.token
+            elif event.type in ("lease.released", "lease.expired"):
+                live.pop(event.id, None)
+        agents_seen = sorted(a["id"] for a in p.agents())
+    check(not double, f"no task ever held by two agents; fencing tokens only grew (1..{last_token})")
+    verify = _cli(home / "planner", "replay", "--verify")
+    check(verify.returncode == 0, "planner replay --verify: " + (verify.stdout.strip() or verify.stderr.strip()))
+    print(f"  agents: {', '.join(agents_seen)}")
+
+
+def _log_part(home: Path, writers: int, steps: int, check: Checks) -> None:
     path = home / "demo-log"
     EventLog.open(path, create=True).close()
-    print(f"log: {path}\n")
+    print(f"\n4. the log underneath, under stress: {path}")
 
-    print(f"1. {writers} processes x {steps} durable read-decide-append steps, all at once")
+    print(f"  4a. {writers} processes x {steps} durable read-decide-append steps, all at once")
     start = time.perf_counter()
     procs = [_writer(path, f"w{i}", "--mode", "tx", "--count", str(steps)) for i in range(writers)]
     acks: dict[str, tuple[int, int]] = {}
@@ -80,7 +200,7 @@ def run(home: Path, writers: int, steps: int) -> int:
     print(f"  {len(acks)} appends acknowledged in {elapsed:.2f}s, process start-up included "
           f"({len(acks) / elapsed:.0f}/s)")
 
-    print("\n2. replay from disk and verify")
+    print("  4b. replay from disk and verify")
     with EventLog.open(path) as log:
         records = list(log.read())
         report = log.verify()
@@ -92,7 +212,7 @@ def run(home: Path, writers: int, steps: int) -> int:
     check(all(placed.get(k) == first for k, (first, _) in acks.items()) and len(acks) == total,
           "every acknowledged append is in the log exactly where its writer was told")
 
-    print("\n3. crash: kill -9 a writer mid-run, then leave a torn record at the tail")
+    print("  4c. crash: kill -9 a writer mid-run, then leave a torn record at the tail")
     proc = _writer(path, "victim", "--mode", "tx", "--count", "0")
     seen = "".join(proc.stdout.readline() for _ in range(25))  # let it acknowledge some, then kill it
     proc.send_signal(signal.SIGKILL)
@@ -114,7 +234,7 @@ def run(home: Path, writers: int, steps: int) -> int:
               f"all {len(acks)} acknowledged appends survived the kill")
         last = log.last_seq
 
-    print("\n4. follow: records appended by another process arrive as they are written")
+    print("  4d. follow: records appended by another process arrive as they are written")
     with EventLog.open(path) as log:
         follower = log.follow(last + 1, timeout=30)
         proc = _writer(path, "late", "--mode", "plain", "--count", "5")
@@ -123,70 +243,22 @@ def run(home: Path, writers: int, steps: int) -> int:
         proc.communicate()
     check([r.cmd for r in got] == [f"late-{i}" for i in range(5)], "the follower saw all 5, in order")
 
-    _planner_part(home, writers, check)
 
-    print(f"\n{'all checks passed' if not check.failed else f'{check.failed} check(s) FAILED'}")
-    return 1 if check.failed else 0
-
-
-def _planner_part(home: Path, writers: int, check: Checks) -> None:
-    import fixtures
-    from planner import Planner
-    from planner.events import parse_event
-    from planner.importing import import_plan, read_plan
-    from planner.planning import decompose
-    from projections.graph import TaskGraph
-
-    fixture = Path(fixtures.__file__).parent / "complex_microservices_platform.json"
-    planner_home = home / "planner"
-    print(f"\n5. the planner: import {fixture.name}, analyse, plan, and {writers} processes at once")
-    with Planner.open(planner_home, "platform", create=True) as p:
-        report = import_plan(p, read_plan(fixture))
-        outcomes = report["expected_outcomes"]
-        check(not outcomes["mismatched"] and report["imported"] == 22,
-              f"imported {report['imported']} tasks; the file's expected outcomes all match "
-              f"({', '.join(outcomes['matched'])})")
-        analysis = p.analysis()
-        print(f"  critical path ({analysis['critical_path_effort']:g} h): {' -> '.join(analysis['critical_path'])}")
-        print(f"  {len(analysis['levels'])} levels; ready now, best first: {', '.join(p.ready(5))}")
-        added = decompose(p, "web-checkout", f"{sys.executable} -m planner.example_decomposer")
-        check(added == ["web-checkout.design", "web-checkout.implement", "web-checkout.test"],
-              f"web-checkout broken down by the example decomposer into {', '.join(added)}")
-    procs = [subprocess.Popen([sys.executable, "-m", "stress.planner_writer", str(planner_home), "platform",
-                               "--worker", f"agent{i}", "--count", "15"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for i in range(writers)]
-    acked_adds, acked_done, errors = [], [], []
-    for proc in procs:
-        out, err = proc.communicate()
-        acked_adds += [line.split()[1] for line in out.splitlines() if line.startswith("added ")]
-        acked_done += [line.split()[1] for line in out.splitlines() if line.startswith("done ")]
-        if proc.returncode:
-            errors.append(err.strip().splitlines()[-1:])
-    check(not errors, f"{writers} processes added and completed 15 tasks each" + (f": {errors}" if errors else ""))
-    check(len(set(acked_adds)) == len(acked_adds) == writers * 15,
-          f"{len(acked_adds)} generated ids, all distinct, though {writers} processes drew them at once")
-    with Planner.open(planner_home, "platform") as p:
-        check(all(p.task(t)["state"] == "completed" for t in acked_done) and len(acked_done) == writers * 15,
-              "every acknowledged completion is in the log")
-        replay = TaskGraph()
-        for record in p.log.read():
-            replay.apply(record.seq, parse_event(record.type, record.data))
-        check(replay.derived() == p.graph.derived() == p.graph.recompute(),
-              f"full replay of {replay.seq} events == the live state == a recomputation")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stress.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, help="where to put the demo log (default: a temp dir, removed after)")
+    parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args(argv)
     if args.home:
         args.home.mkdir(parents=True, exist_ok=True)
-        return run(args.home, args.writers, args.steps)
+        return run(args.home, args.writers, args.steps, args.agents)
     home = Path(tempfile.mkdtemp(prefix="superplanner-demo-"))
     try:
-        return run(home, args.writers, args.steps)
+        return run(home, args.writers, args.steps, args.agents)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
