@@ -74,8 +74,8 @@ the same for SQLite (:func:`stress.peers.sqlite_claims.check`).
 Where a claim's time goes: :func:`profile_claims` runs one window with worker
 0 under cProfile (wall-clock or CPU time) and prints its top functions.
 
-3. The supervisor (TODO(lead): confirm the command line once ``planner work`` lands)
---------------------------------------------------------------------------------------
+3. The supervisor
+-----------------
 * **spawn 20 agents** (s, target < 2 s): from starting ``python -m planner
   --home H --project P work --agents 20 --simulate`` until 20
   ``agent.registered`` records are in the project's log (followed with
@@ -678,7 +678,7 @@ def profile_claims(system: str = SP, procs: int = MANY, duration: float = 5.0, t
     return text
 
 
-# -- part 3: the supervisor (TODO: `planner work`) -----------------------------------------------
+# -- part 3: the supervisor ---------------------------------------------------------------------
 def planner_work_available() -> bool:
     """Whether this checkout has ``planner work`` (its ``--help`` exits 0)."""
     probe = subprocess.run([sys.executable, "-m", "planner", "work", "--help"], capture_output=True, cwd=REPO,
@@ -687,8 +687,7 @@ def planner_work_available() -> bool:
 
 
 def measure_supervisor(root: Path, agents: int = MANY) -> dict[str, Any]:
-    """TODO(lead, once ``planner work`` lands): check the command line below against the real
-    one. Start ``planner work --agents N --simulate`` on a project of independent tasks,
+    """Start ``planner work --agents N --simulate`` on a project of independent tasks,
     follow the log until N ``agent.registered`` records arrived: the seconds that took, and
     the supervisor's RSS (MB) then. Stops the supervisor (its process group) after.
     Returns ``{"available": False}`` when ``planner work`` does not exist."""
@@ -901,8 +900,7 @@ def print_report(res: Results, counts: list[int], repeat: int, duration: float, 
             print(f"ratio {SP}/{SQLITE} claims/s @{procs} procs: {r[0]:.2f}x (reps {r[1]:.2f}..{r[2]:.2f}x)"
                   f"{verdict}", file=out)
     if res.supervisor_available is not None:
-        print("\npart 3: the supervisor, `planner --home H --project P work --agents 20 --simulate` "
-              "(TODO(lead): confirm the command line once `planner work` has landed)", file=out)
+        print("\npart 3: the supervisor, `planner --home H --project P work --agents 20 --simulate`", file=out)
         for label, unit, key, target in SUPERVISOR_FIGURES:
             values = [v for v in res.supervisor.get(key, []) if not math.isnan(v)]
             if not res.supervisor_available:
