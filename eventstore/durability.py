@@ -77,8 +77,9 @@ class FlushGate:
     own bytes already covered returns without flushing: under contention the
     disk sees one flush per group instead of one per append.
 
-    Safety: the marker is read and written only under the flush lock (no torn
-    reads); it carries the kernel's boot id, so after a crash or reboot it is
+    Safety: the marker is written only under the flush lock, and checksummed,
+    so a writer may read it first without the lock and skip the queue when its
+    bytes are already covered (a torn read fails the check); it carries the kernel's boot id, so after a crash or reboot it is
     ignored rather than trusted; and every truncation of a segment lowers it
     (:meth:`lower`) before new bytes can be written at the cut offsets.
     Where no boot id is available (not Linux) every writer flushes for itself.
@@ -98,6 +99,8 @@ class FlushGate:
         """Make ``fd`` (segment ``segment``) durable at least up to byte ``end``."""
         if BOOT_ID is None:
             os.fdatasync(fd)
+            return
+        if self._covers(segment, end):  # lock-free: someone's flush already covered us
             return
         self._lock.acquire()
         try:
@@ -136,6 +139,15 @@ class FlushGate:
             yield
         finally:
             self._lock.release()
+
+    def _covers(self, segment: int, end: int) -> bool:
+        """Whether the marker already says ``segment`` is durable up to ``end``, read without
+        the lock. A read torn by a concurrent write fails its crc and says no (then the
+        caller queues as usual). A stale marker cannot say yes wrongly: claims only grow
+        after a flush, and a cut lowers the marker before it truncates, which happens
+        before any byte is written at the cut offsets (the append lock orders them)."""
+        mark = self._read()
+        return mark is not None and mark[0] == segment and mark[1] >= end
 
     def _read(self) -> tuple[int, int] | None:
         raw = os.pread(self._fd, self._FORMAT.size, 0)
