@@ -81,7 +81,7 @@ class FlushGate:
     so a writer may read it first without the lock and skip the queue when its
     bytes are already covered (a torn read fails the check); it carries the kernel's boot id, so after a crash or reboot it is
     ignored rather than trusted; and every truncation of a segment lowers it
-    (:meth:`lower`) before new bytes can be written at the cut offsets.
+    (:meth:`truncate`) before new bytes can be written at the cut offsets.
     Where no boot id is available (not Linux) every writer flushes for itself.
     """
 

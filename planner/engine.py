@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from eventstore import CorruptSnapshotWarning, EventLog, LogNotFoundError, Record
+from eventstore import CorruptSnapshotWarning, EventLog, EventStoreError, LogNotFoundError, Record
 from projections.bulk import gc_paused
 from projections.graph import TaskGraph
 
@@ -132,7 +132,9 @@ class Planner:
     def _maybe_snapshot(self) -> None:
         """Snapshot when ``snapshot_every`` events passed since the newest snapshot of the
         project, whoever wrote it: with 20 processes folding the same events, one of them
-        snapshots, not all 20 (a listing of the snapshot directory, only when due)."""
+        snapshots, not all 20 (a listing of the snapshot directory, only when due). The
+        command before it is already durable, so a snapshot that cannot be written (a full
+        disk) is a warning, never the command's failure."""
         if not self.snapshot_every:
             return
         since = max(self._last_snapshot, self.loaded_from_snapshot)
@@ -142,7 +144,12 @@ class Planner:
         if self.graph.seq - newest < self.snapshot_every:
             self._last_snapshot = newest
             return
-        self.snapshot()
+        try:
+            self.snapshot()
+        except (EventStoreError, OSError) as exc:
+            self._last_snapshot = self.graph.seq  # try again an interval later, not on every command
+            warnings.warn(f"could not write the periodic snapshot ({exc}); the log is intact, opening will "
+                          "replay more of it", CorruptSnapshotWarning, stacklevel=3)
 
     def close(self) -> None:
         if self._cursor is not None:
@@ -159,69 +166,41 @@ class Planner:
     def execute(self, command: Any) -> list[Any]:
         """Decide and append ``command`` atomically; return the events it produced.
 
-        First, under the same lock, every lease that has run out by the clock
-        is expired (events written by whoever notices, so a replay never reads
-        a clock): those events are written even when the command is then
-        refused. A command that depends on the time gets ``now`` from the
-        clock. A retried command (same ``command_id``) changes nothing and
-        returns the events its batch held the first time. Raises
+        Every lease that has run out by the clock is expired first: whoever
+        notices writes the expiry (so a replay never reads a clock), as its own
+        batch, under the lock, before the command is decided on the state after
+        it; the expiry stays written even when the command is then refused. A
+        command that depends on the time gets ``now`` from the clock, read
+        under the lock. A retried command (same ``command_id``) changes nothing
+        and returns the events it produced the first time. Raises
         :class:`DomainError` when the command is refused (nothing of it written).
         """
-        now = self.clock()
-        if getattr(command, "now", 0) is None:  # a timed command: the engine says when it is
-            command = command.model_copy(update={"now": now})
-        refused: DomainError | None = None
-        tentative = False
-        try:
+        timed = getattr(command, "now", 0) is None  # the engine says when it is
+        while True:
+            expired: list[Any] = []
             with self.log.transaction() as tx:
                 self._fold(tx.records)
                 done = tx.seen(command.command_id) if command.command_id is not None else None
                 if done is not None:
                     return [ev.parse_event(r.type, r.data) for r in self.log.read(done.first_seq, done.last_seq)]
-                expired = self._expire_tentatively(tx.last_seq, now)
-                tentative = bool(expired)
-                try:
-                    events = _rules.decide(self.graph, command)
-                except DomainError as exc:
-                    refused, events = exc, []
-                batch = expired + events
-                result = tx.append([ev.encode_event(e) for e in batch],
-                                   idempotency_key=None if refused else command.command_id) if batch else None
-        except BaseException:
-            if tentative:  # folded events that were never written: start again from the log
-                self._rebuild()
-            raise
-        if result is not None:
-            self._fold_own(result.first_seq + len(expired), events)
+                now = self.clock()
+                graph = self.graph
+                if graph.agents.next_due(graph.lease_ttl) <= now:  # (O(1) when nothing can be due)
+                    expired = _leasing.expire(graph, now)
+                if expired:
+                    result = tx.append([ev.encode_event(e) for e in expired])
+                else:
+                    stamped = command.model_copy(update={"now": now}) if timed else command
+                    events = _rules.decide(graph, stamped)  # raises DomainError: nothing written
+                    if not events:
+                        return []
+                    result = tx.append([ev.encode_event(e) for e in events], idempotency_key=command.command_id)
+            if expired:  # written and folded; now the command itself, on the state after them
+                self._fold_own(result.first_seq, expired)
+                continue
+            self._fold_own(result.first_seq, events)
             self._maybe_snapshot()
-        if refused is not None:
-            raise refused
-        return events
-
-    def _expire_tentatively(self, last_seq: int, now: float) -> list[Any]:
-        """The expiry events due at ``now``, folded in at the seqs they are about to get,
-        so that the command is decided on the state after them."""
-        graph = self.graph
-        if graph.agents.next_due(graph.lease_ttl) > now:
-            return []  # O(1): nothing leased can have run out
-        expired = _leasing.expire(graph, now)
-        for offset, event in enumerate(expired, 1):
-            graph.apply(last_seq + offset, event)
-        return expired
-
-    def _rebuild(self) -> None:
-        """Throw the in-memory state away and load it again (after a failed write)."""
-        if self._cursor is not None:
-            self._cursor.close()
-        self.graph, self._cursor = TaskGraph(), None
-        self.graph.index.defer_reach()
-        with gc_paused():
-            snap, cursor = self.log.snapshot_and_tail()
-            if snap is not None:
-                self.graph, self._cursor = TaskGraph.from_snapshot(orjson.loads(snap.data)), cursor
-            else:
-                cursor.close()
-            self.refresh()
+            return events
 
     def execute_events(self, events: list[Any], only_if_empty: bool = False) -> None:
         """Append events decided elsewhere (project creation, imports), folding them in."""

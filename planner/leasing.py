@@ -78,6 +78,9 @@ def check_token(graph: TaskGraph, task: str, token: int | None) -> Any:
 
 def register(graph: TaskGraph, c: ev.RegisterAgent) -> list[Any]:
     known = graph.agents.agents.get(c.agent)
+    if known is not None and len(known.held) > c.capacity:
+        raise DomainError(f"{c.agent} holds {len(known.held)} tasks: finish or release some before lowering its "
+                          f"capacity to {c.capacity}")
     if (known is not None and known.active and known.kind == c.kind and known.capacity == c.capacity
             and known.capabilities == frozenset(c.capabilities)):
         return []  # registered already, as it is
@@ -144,7 +147,9 @@ def renew(graph: TaskGraph, c: ev.Renew) -> list[Any]:
         raise StaleLease(c.id, c.token, None, None)
     ttl = c.ttl or graph.lease_ttl
     if c.now - lease.renewed_at < ttl / 2 and lease.expires_at - c.now > ttl / 2:
-        return []  # renewed recently: at most one renewal per half TTL reaches the log
+        # renewed recently: at most one renewal per half TTL reaches the log. But the agent
+        # must not look silent by the project's TTL (shorter than a long lease's): say it is alive
+        return heartbeat(graph, ev.Heartbeat(agent=lease.agent, now=c.now))
     return [ev.LeaseRenewed(id=c.id, token=c.token, expires_at=c.now + ttl, at=c.now)]
 
 

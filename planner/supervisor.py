@@ -402,19 +402,20 @@ class Supervisor:
         known = p.graph.agents.agents.get(agent)
         if known is None:
             return []
-        held = sorted(known.held)
+        # its leases as they are now: a token, not "whoever holds the task later", which
+        # after an expiry and a claim between two of our commands would be another agent
+        held = {task: p.graph.agents.leases[task].token for task in sorted(known.held)}
         if failed:
-            for task in held:
-                lease = p.graph.agents.leases.get(task)
-                try:
-                    p.transition(task, "failed", reason=reason, token=lease.token, by="supervisor")
-                except (DomainError, AttributeError):
+            for task, token in held.items():
+                try:  # (a stale token, if it expired meanwhile, is refused and changes nothing)
+                    p.transition(task, "failed", reason=reason, token=token, by="supervisor")
+                except DomainError:
                     pass
         try:
             p.deregister_agent(agent, reason=reason)
         except DomainError:
             pass
-        return held
+        return list(held)
 
     def _kill_leftovers(self, slot: _Slot) -> None:
         """SIGKILL the dead worker's commands: those seen under it at the last sample, and every
@@ -459,10 +460,13 @@ class Supervisor:
                 return
 
     def _idle(self) -> bool:
-        """No task is held, and none that these agents could do is ready."""
+        """No task is held, and none that these agents could do is ready (or nothing can be
+        claimed at all: the project was switched to planning mode)."""
         graph = self.planner.graph
         if graph.agents.leases:
             return False
+        if graph.mode != "working":
+            return True
         caps, tasks = set(self.capabilities), graph.tasks
         return not any(caps.issuperset(tasks[key[-1]].capabilities) for key in graph.ready)
 

@@ -309,7 +309,9 @@ class Worker:
         code = EXIT_STOPPED
         try:
             p.register_agent(c.agent, capabilities=c.capabilities, capacity=c.capacity, kind=c.kind)
-            self.ttl = c.ttl or p.graph.lease_ttl
+            # renewals and heartbeats are asked for every ttl/4 of the shorter of the lease's TTL
+            # and the project's (by which a silent agent's leases expire)
+            self.ttl = min(c.ttl or p.graph.lease_ttl, p.graph.lease_ttl)
             watcher = threading.Thread(target=self._follow, args=(p.graph.seq + 1,), name="log-watcher", daemon=True)
             watcher.start()
             while not self.stopping.is_set():
@@ -376,8 +378,12 @@ class Worker:
         p, c = self.planner, self.config
         try:
             p.transition(lease.id, "in_progress", token=lease.token, by=c.agent)
-        except DomainError as exc:  # lost it already (a very short TTL): nothing to undo
+        except DomainError as exc:  # lost it already, or it must wait now (a dependency added since)
             print(f"{c.agent}: could not start {lease.id}: {exc}", flush=True)
+            try:  # give it back rather than sit on it until it expires and costs an attempt
+                p.release(lease.id, lease.token, reason=f"could not start: {exc}")
+            except DomainError:
+                pass  # (it had expired: nothing of ours to give back)
             return
         task = p.task(lease.id, refresh=False)
         now = time.monotonic()

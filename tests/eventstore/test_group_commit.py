@@ -130,3 +130,34 @@ def test_a_cutter_killed_mid_cut_leaves_no_stale_claim(log_path, flushes):
             log.append([ev(i=i)])
             assert flushes, "an append inside a withdrawn claim skipped its flush"
             flushes.clear()
+
+
+@needs_boot_id
+def test_a_covered_writer_does_not_queue_for_the_flush_lock_and_a_torn_marker_makes_it_queue(tmp_path, flushes):
+    import threading
+
+    from eventstore.locking import AppendLock
+
+    gate = FlushGate(tmp_path)
+    fd = os.open(tmp_path / "seg", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.write(fd, b"a" * 100)
+    gate.flush(fd, 1, 100)
+    holder = AppendLock(tmp_path / ".flush.lock")
+    holder.acquire()  # someone is flushing right now
+    covered = threading.Thread(target=gate.flush, args=(fd, 1, 100), daemon=True)
+    covered.start()
+    covered.join(30)
+    assert not covered.is_alive()  # returned without waiting for the lock: its bytes were covered
+    raw = bytearray(os.pread(gate._fd, 64, 0))
+    raw[20] ^= 0xFF  # a marker torn by a concurrent write: fails its checksum
+    os.pwrite(gate._fd, bytes(raw), 0)
+    queued = threading.Thread(target=gate.flush, args=(fd, 1, 100), daemon=True)
+    queued.start()
+    queued.join(0.5)
+    assert queued.is_alive()  # it cannot trust the marker: it waits for the lock, then flushes itself
+    holder.release()
+    queued.join(30)
+    assert not queued.is_alive() and len(flushes) == 2
+    holder.close()
+    os.close(fd)
+    gate.close()

@@ -188,3 +188,56 @@ def test_assign_fills_a_slot_the_best_tasks_did_not_fit(planner):
     planner.register_agent("pythonista", capabilities=["python"])
     grants = {g.agent: g.id for g in planner.assign()}
     assert grants == {"gopher": "go1", "pythonista": "py"}  # go2 waits for the gopher; py is not left out
+
+
+def test_expiry_is_its_own_batch_written_even_when_the_command_is_refused_and_retries_stay_exact(planner, clock):
+    planner.add_task("t", id="t")
+    planner.register_agent("ann")
+    lease = planner.claim("ann")
+    clock.now += 61
+    with pytest.raises(UnknownAgent):
+        planner.claim("nobody")  # refused, but it noticed the expiry: that is written
+    assert [e["token"] for e in events_of(planner, "lease.expired")] == [lease.token]
+    clock.now += 0.5
+    planner.add_task("u", id="u2")
+    planner.register_agent("bob")
+    second = planner.claim("bob")
+    clock.now += 61
+    first = planner.add_task("new", id="new", command_id="add-new")  # notices bob's expiry first
+    again = planner.add_task("new", id="new", command_id="add-new")  # a retry: the same answer
+    assert first == again == "new" and planner.tasks().count("new") == 1
+    assert [e["token"] for e in events_of(planner, "lease.expired")] == [lease.token, second.token]
+
+
+def test_a_long_lease_renewed_on_time_outlives_the_projects_ttl(planner, clock):
+    planner.add_task("t", id="t")
+    planner.register_agent("ann")
+    lease = planner.claim("ann", ttl=600)  # the project's TTL is 60: ann must not look silent
+    for _ in range(30):  # renewing every 20 s: a renewal is due only every 300 s, a sign of life every 30
+        clock.now += 20
+        planner.renew("t", lease.token, ttl=600)
+    assert planner.task("t")["lease"]["token"] == lease.token and events_of(planner, "lease.expired") == []
+
+
+def test_capacity_cannot_drop_below_what_an_agent_holds(planner):
+    planner.add_task("a", id="a")
+    planner.add_task("b", id="b")
+    planner.register_agent("ann", capacity=2)
+    planner.claim("ann")
+    planner.claim("ann")
+    with pytest.raises(DomainError, match="holds 2 tasks"):
+        planner.register_agent("ann", capacity=1)
+
+
+def test_a_snapshot_that_cannot_be_written_does_not_fail_the_command_before_it(tmp_path, clock, monkeypatch):
+    from eventstore import CorruptSnapshotWarning, DiskFullError
+
+    with Planner.open(tmp_path, "s", create=True, durability="none", snapshot_every=3, clock=clock) as p:
+        def full(*args, **kwargs):
+            raise DiskFullError(str(tmp_path), "snapshot")
+
+        monkeypatch.setattr(p.log, "save_snapshot", full)
+        p.add_task("a", id="a")
+        with pytest.warns(CorruptSnapshotWarning, match="could not write the periodic snapshot"):
+            p.add_task("b", id="b")  # the command is durable; the snapshot after it is not
+        assert p.tasks() == ["a", "b"]
