@@ -145,7 +145,7 @@ def _agent_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     release.add_argument("task")
     release.add_argument("token", type=int)
     release.add_argument("--reason")
-    check = sub.add_parser("checkpoint", parents=[common], help="save notes or data mid-task")
+    check = sub.add_parser("note", parents=[common], help="save notes or data mid-task (a task's checkpoint)")
     check.add_argument("task")
     check.add_argument("--notes", default="")
     check.add_argument("--data", metavar="JSON", help="a JSON object")
@@ -156,6 +156,15 @@ def _agent_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     assign.add_argument("--ttl", type=float, metavar="SECONDS")
     sub.add_parser("reap", parents=[common], help="expire the leases that have run out")
     sub.add_parser("agents", parents=[common], help="agents: health, load, leases")
+    sub.add_parser("commit", parents=[common], help="commit what is not archived yet to the project's git archive")
+    log = sub.add_parser("log", parents=[common], help="the git archive's history, newest first")
+    log.add_argument("--limit", type=int)
+    point = sub.add_parser("checkpoint", parents=[common], help="recovery points: tags in the git archive")
+    point_sub = point.add_subparsers(dest="point_action", required=True, metavar="ACTION")
+    point_create = point_sub.add_parser("create", parents=[common], help="tag the archive's newest commit")
+    point_create.add_argument("name")
+    point_create.add_argument("--message", "-m")
+    point_sub.add_parser("list", parents=[common], help="the recovery points")
     work = sub.add_parser("work", parents=[common], help="run and supervise N worker processes")
     work.add_argument("--agents", type=int, required=True, metavar="N", help="how many workers (agents)")
     what = work.add_mutually_exclusive_group(required=True)
@@ -412,8 +421,42 @@ def _watch(p: Any, args: Any) -> tuple[int, Any, Any]:
     return 0, frame, lambda: _rich_print(lambda width: render(frame, width))
 
 
+def _commit(p: Any, args: Any) -> tuple[int, Any, Any]:
+    info = p.archive(force=True)
+    payload = info._asdict() if info is not None else None
+    return 0, payload, lambda: print(
+        f"commit {info.sha[:12]} (#{info.number}): {info.events} events, seqs {info.first_seq}..{info.last_seq}"
+        if info is not None else "nothing to archive (or another process is committing right now)")
+
+
+def _archive_of(p: Any) -> Any:
+    from eventstore.archive import Archive
+
+    return Archive(p.log)
+
+
+def _log(p: Any, args: Any) -> tuple[int, Any, Any]:
+    with _archive_of(p) as archive:
+        rows = [c._asdict() for c in archive.history(args.limit)]
+    return 0, rows, lambda: [print(f"{r['sha'][:12]} #{r['number']:<5} seqs {r['first_seq']}..{r['last_seq']} "
+                                   f"({r['events']} events)") for r in rows]
+
+
+def _recovery_point(p: Any, args: Any) -> tuple[int, Any, Any]:
+    with _archive_of(p) as archive:
+        if args.point_action == "create":
+            p.archive(force=True)  # the point covers everything up to now
+            sha = archive.tag(args.name, args.message)
+            tag = next(t for t in archive.tags() if t.name == args.name)
+            return 0, tag._asdict(), lambda: print(f"recovery point {args.name}: {sha[:12]}, "
+                                                   f"events up to seq {tag.archived_seq}")
+        rows = [t._asdict() for t in archive.tags()]
+    return 0, rows, lambda: [print(f"{r['name']:<24} {r['sha'][:12]} up to seq {r['archived_seq']}") for r in rows]
+
+
 _AGENT_COMMANDS = {"agent": _agent, "claim": _claim, "renew": _renew, "release": _release,
-                   "checkpoint": _checkpoint, "assign": _assign, "reap": _reap, "agents": _agents,
+                   "note": _checkpoint, "commit": _commit, "log": _log, "checkpoint": _recovery_point,
+                   "assign": _assign, "reap": _reap, "agents": _agents,
                    "watch": _watch}
 
 

@@ -60,8 +60,12 @@ class Planner:
     """One project, opened by one process (open one per process; they coordinate through the log)."""
 
     def __init__(self, log: EventLog, project: str, snapshot_every: int = 1000,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, archive_every: int = 500, archive_interval: float = 60.0):
         self.log = log
+        # the git archive: committed by the writer that sees `archive_every` events, or
+        # `archive_interval` seconds, since the last commit (0: never automatically)
+        self.archive_every, self.archive_interval = archive_every, archive_interval
+        self._wrote = False
         self.clock = clock  # seconds since the epoch; the only clock the planner reads (tests pass their own)
         self.project = project
         self.graph = TaskGraph()
@@ -74,7 +78,8 @@ class Planner:
     @classmethod
     def open(cls, home: os.PathLike | str, project: str, create: bool = False, snapshot_every: int = 1000,
              max_depth: int = 8, description: str = "", lease_ttl: float = 300.0, max_attempts: int = 3,
-             clock: Callable[[], float] = time.time, **log_options: Any) -> Planner:
+             clock: Callable[[], float] = time.time, archive_every: int = 500, archive_interval: float = 60.0,
+             **log_options: Any) -> Planner:
         """Open project ``project`` under ``home``; with ``create``, make it if missing
         (``max_depth``, ``description``, ``lease_ttl`` in seconds and ``max_attempts``
         apply only then). ``clock`` is the time source for leases (tests pass their own).
@@ -89,7 +94,7 @@ class Planner:
             log = EventLog.open(path, create=create, **log_options)
         except LogNotFoundError:
             raise ProjectNotFound(project, os.fspath(home)) from None
-        planner = cls(log, project, snapshot_every, clock)
+        planner = cls(log, project, snapshot_every, clock, archive_every, archive_interval)
         with gc_paused():  # loading builds ~10 objects per task: no use scanning them as they come
             planner._start_from_snapshot()  # (first: it must find the handle unused)
             if create:
@@ -151,7 +156,15 @@ class Planner:
             warnings.warn(f"could not write the periodic snapshot ({exc}); the log is intact, opening will "
                           "replay more of it", CorruptSnapshotWarning, stacklevel=3)
 
-    def close(self) -> None:
+    def close(self, archive: bool = False) -> None:
+        """Close the project. With ``archive`` (a long-running process shutting down cleanly,
+        e.g. the supervisor of ``planner work``), first commit to the git archive what this
+        handle wrote and is not archived yet. (Not by default: a one-command process such
+        as the CLI would otherwise make a commit per command and defeat the batching.)"""
+        if archive:
+            self.refresh()
+            if self.graph.seq > self._archive_mark()[0]:
+                self._archive_quietly()
         if self._cursor is not None:
             self._cursor.close()
         self.log.close()
@@ -161,6 +174,64 @@ class Planner:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    # -- the git archive (eventstore.archive; what goes in: planner.archiving) ---------
+    def archive(self, force: bool = True) -> Any:
+        """Commit what is not archived yet to the project's git archive (one commit, events
+        and a rendering of the state at its last seq); None when there is nothing new or
+        another process is committing right now. Never holds the log's lock."""
+        from eventstore.archive import Archive
+
+        from .archiving import StateRenderer, describe
+
+        self.refresh()
+        renderer = StateRenderer(lambda: self.graph)
+
+        def render(records: list[Any]) -> dict[str, bytes]:
+            self._fold(records)  # the batch may end past what we folded: render its last state
+            return renderer(records)
+
+        with Archive(self.log, render=render, describe=describe) as archive:
+            info = archive.commit(force=force)
+            archived = info.last_seq if info is not None else archive.archived_seq()
+        self._write_archive_mark(archived)
+        return info
+
+    def _archive_mark_path(self) -> Path:
+        return Path(self.log.path) / "archive.seq"
+
+    def _archive_mark(self) -> tuple[int, float]:
+        """(last archived seq, when) from a one-line sidecar file, read without git."""
+        path = self._archive_mark_path()
+        try:
+            return int(path.read_text().strip() or 0), path.stat().st_mtime
+        except (FileNotFoundError, ValueError):
+            self._write_archive_mark(0)  # the interval counts from the first time anyone looked
+            return 0, time.time()
+
+    def _write_archive_mark(self, seq: int) -> None:
+        from eventstore.fsutil import atomic_write
+
+        atomic_write(self._archive_mark_path(), f"{seq}\n".encode())
+
+    def _maybe_archive(self) -> None:
+        if not (self.archive_every or self.archive_interval):
+            return
+        archived, when = self._archive_mark()
+        behind = self.graph.seq - archived
+        if behind <= 0:
+            return
+        if (self.archive_every and behind >= self.archive_every) or \
+                (self.archive_interval and time.time() - when >= self.archive_interval):
+            self._archive_quietly()
+
+    def _archive_quietly(self) -> None:
+        """Archive after a durable command: a failure is a warning, never the command's."""
+        try:
+            self.archive(force=True)
+        except (EventStoreError, OSError) as exc:
+            warnings.warn(f"could not commit to the git archive ({exc}); the log is intact and a later "
+                          "commit will include these events", RuntimeWarning, stacklevel=3)
 
     # -- the write path ------------------------------------------------------
     def execute(self, command: Any) -> list[Any]:
@@ -199,7 +270,9 @@ class Planner:
                 self._fold_own(result.first_seq, expired)
                 continue
             self._fold_own(result.first_seq, events)
+            self._wrote = True
             self._maybe_snapshot()
+            self._maybe_archive()
             return events
 
     def execute_events(self, events: list[Any], only_if_empty: bool = False) -> None:

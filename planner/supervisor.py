@@ -185,7 +185,7 @@ class Supervisor:
                 _restore_signals(old)
             return self.summary()
         finally:
-            self.planner.close()
+            self.planner.close(archive=True)  # a clean shutdown: what the agents did goes to git
             self._selector.close()
             os.close(self._wake_r)
             os.close(self._wake_w)

@@ -27,7 +27,7 @@ stop, and when it exits: a finished task leaves nothing running), with the
 task in its environment (``PLANNER_TASK_ID``, ``PLANNER_TASK_TITLE``,
 ``PLANNER_TASK_JSON`` (the task, its checkpoint and lease included),
 ``PLANNER_LEASE_TOKEN``, ``PLANNER_AGENT``, ``PLANNER_HOME``, ``PLANNER_PROJECT``),
-so it can checkpoint with ``planner checkpoint $PLANNER_TASK_ID --token
+so it can checkpoint with ``planner note $PLANNER_TASK_ID --token
 $PLANNER_LEASE_TOKEN ...``. Exit code 0 completes the task, after its
 ``verify_command`` (run the same way) exits 0: verification fails closed, a
 program that is missing or exits non-zero fails the task. Otherwise the task

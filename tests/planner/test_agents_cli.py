@@ -60,10 +60,10 @@ def test_register_claim_work_and_fencing(cli):
 
     token = str(lease["token"])
     assert as_json(cli("set", "schema", "in_progress", "--token", token, "--json"))["state"] == "in_progress"
-    saved = as_json(cli("checkpoint", "schema", "--notes", "tables done", "--data", '{"tables": 4}',
+    saved = as_json(cli("note", "schema", "--notes", "tables done", "--data", '{"tables": 4}',
                         "--token", token, "--by", "ann", "--json"))
     assert (saved["notes"], saved["data"], saved["by"]) == ("tables done", {"tables": 4}, "ann")
-    bad = cli("checkpoint", "schema", "--data", "[1, 2]", "--token", token, "--json", check=False)
+    bad = cli("note", "schema", "--data", "[1, 2]", "--token", token, "--json", check=False)
     assert bad.returncode == 2 and "JSON object" in as_json(bad)["error"]["message"]
     renewed = as_json(cli("renew", "schema", token, "--json"))
     assert renewed["token"] == lease["token"] and renewed["expires_at"] >= lease["expires_at"]

@@ -152,7 +152,7 @@ SPAWNS_AND_SLEEPS = """
 import os, signal, subprocess, sys, time
 signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stubborn: only SIGKILL ends it (and its child)
 subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-subprocess.run([sys.executable, "-m", "planner", "checkpoint", os.environ["PLANNER_TASK_ID"], "--notes", "started",
+subprocess.run([sys.executable, "-m", "planner", "note", os.environ["PLANNER_TASK_ID"], "--notes", "started",
                 "--token", os.environ["PLANNER_LEASE_TOKEN"]], check=True)
 time.sleep(300)
 """

@@ -1,0 +1,79 @@
+"""The planner's git archive: batching thresholds, readable commits, the user's repository untouched."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from eventstore.archive import Archive
+from planner import Planner
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="the git binary checks the result")
+
+
+def history(p):
+    with Archive(p.log) as archive:
+        return archive.history()
+
+
+def test_commits_come_every_n_events_with_a_readable_message_and_state(tmp_path):
+    with Planner.open(tmp_path, "p", create=True, durability="none", archive_every=5, archive_interval=0) as p:
+        for i in range(4):
+            p.add_task(f"task {i}", id=f"t{i}")  # 1 + 4 events: the fifth crosses the threshold
+        assert [c.last_seq for c in history(p)] == [5]
+        for i in range(4, 8):
+            p.add_task(f"task {i}", id=f"t{i}")
+        p.transition("t0", "in_progress")
+        assert [(c.first_seq, c.last_seq) for c in history(p)] == [(6, 10), (1, 5)]
+        from dulwich.repo import Repo
+
+        repo = Repo(str(tmp_path / "projects" / "p" / "archive.git"))
+        head = repo[repo.refs[b"refs/heads/main"]]
+        message = head.message.decode()
+        state = repo[repo[head.tree][b"state"][1]]
+        tasks = repo[state[b"tasks"][1]]
+        lines = [json.loads(line) for _, _, sha in tasks.iteritems() for line in repo[sha].data.splitlines()]
+        repo.close()
+        assert message.startswith("5 events: 4 added, 1 in_progress") and "Tasks: t0, t4, t5, t6, t7" in message
+        assert {row["id"]: row["state"] for row in lines if row["id"] in ("t0", "t4")} == \
+            {"t0": "in_progress", "t4": "pending"}  # the shards this batch touched, as of its last seq
+
+
+def test_the_time_threshold_commits_on_the_next_write(tmp_path):
+    with Planner.open(tmp_path, "p", create=True, durability="none", archive_every=1000, archive_interval=60) as p:
+        p.add_task("a", id="a")
+        assert history(p) == []
+        mark = tmp_path / "projects" / "p" / "archive.seq"
+        os.utime(mark, (mark.stat().st_atime, mark.stat().st_mtime - 61))  # the last commit, a minute ago
+        p.add_task("b", id="b")
+        assert [c.last_seq for c in history(p)] == [3]
+
+
+@needs_git
+def test_a_planner_home_inside_the_users_repository_leaves_it_untouched(tmp_path):
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True, text=True, check=True).stdout
+
+    git("init", "-q", "-b", "trunk")
+    (tmp_path / "README").write_text("mine\n")
+    git("add", "README")
+    git("-c", "user.name=me", "-c", "user.email=me@example.com", "commit", "-qm", "mine")
+    (tmp_path / "README").write_text("mine, edited\n")  # a change the user has not staged
+    before = (git("rev-parse", "HEAD"), git("branch", "--list"), git("diff", "--cached"), git("diff"),
+              git("tag", "--list"))
+    home = tmp_path / ".planner"
+    run = [sys.executable, "-m", "planner", "--home", str(home)]
+    for args in (["init"], ["add", "x"], ["commit"], ["checkpoint", "create", "v1"], ["add", "y"], ["commit"]):
+        subprocess.run([*run, *args], check=True, capture_output=True, cwd=tmp_path)
+    after = (git("rev-parse", "HEAD"), git("branch", "--list"), git("diff", "--cached"), git("diff"),
+             git("tag", "--list"))
+    assert after == before  # HEAD, branches, index, working-tree changes and tags: all the user's, as they were
+    archive = home / "projects" / "default" / "archive.git"
+    assert subprocess.run(["git", "-C", str(archive), "fsck", "--strict"], capture_output=True).returncode == 0
+    log = subprocess.run(["git", "-C", str(archive), "log", "--oneline", "main"], capture_output=True, text=True)
+    assert len(log.stdout.splitlines()) == 2
+    tags = subprocess.run(["git", "-C", str(archive), "tag"], capture_output=True, text=True).stdout.split()
+    assert tags == ["v1"]
