@@ -157,6 +157,11 @@ def _agent_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     sub.add_parser("reap", parents=[common], help="expire the leases that have run out")
     sub.add_parser("agents", parents=[common], help="agents: health, load, leases")
     sub.add_parser("commit", parents=[common], help="commit what is not archived yet to the project's git archive")
+    restore = sub.add_parser("restore", parents=[common],
+                             help="rebuild a damaged log from the git archive plus the intact events after it")
+    restore.add_argument("--to", metavar="TAG|REV", help="go back to a recovery point (discards later events, "
+                                                          "kept in quarantine; needs --yes)")
+    restore.add_argument("--yes", action="store_true", help="confirm discarding the events after --to")
     log = sub.add_parser("log", parents=[common], help="the git archive's history, newest first")
     log.add_argument("--limit", type=int)
     point = sub.add_parser("checkpoint", parents=[common], help="recovery points: tags in the git archive")
@@ -273,6 +278,8 @@ def _run(args: Any) -> tuple[int, Any, Any]:
         return 0, stats, lambda: print(f"project {args.project} ready in {args.home}")
     if args.command == "replay":
         return _replay(args)
+    if args.command == "restore":
+        return _restore(args)
     if args.command == "import":
         return _import(args)
     if args.command == "work":
@@ -419,6 +426,26 @@ def _watch(p: Any, args: Any) -> tuple[int, Any, Any]:
     if not args.once:
         return 0, frame, lambda: None  # it was on the screen
     return 0, frame, lambda: _rich_print(lambda width: render(frame, width))
+
+
+def _restore(args: Any) -> tuple[int, Any, Any]:
+    """Restore (the log may be too damaged to open a planner on), then replay the result."""
+    from pathlib import Path
+
+    from eventstore.restore import restore
+
+    from .engine import Planner
+    from .errors import ProjectNotFound
+
+    path = Path(args.home) / "projects" / args.project
+    if not path.is_dir():
+        raise ProjectNotFound(args.project, str(args.home))
+    report = restore(path, to=args.to, confirm=args.yes)
+    with Planner.open(args.home, args.project) as p:  # replays what the snapshots do not cover
+        verified = p.graph.derived() == p.graph.recompute()
+    payload = {**report.to_dict(), "verified": verified}
+    return (0 if verified else 1), payload, lambda: print(f"{report}\nreplay: "
+                                                          + ("verified" if verified else "DIFFERENCES"))
 
 
 def _commit(p: Any, args: Any) -> tuple[int, Any, Any]:

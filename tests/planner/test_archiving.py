@@ -77,3 +77,29 @@ def test_a_planner_home_inside_the_users_repository_leaves_it_untouched(tmp_path
     assert len(log.stdout.splitlines()) == 2
     tags = subprocess.run(["git", "-C", str(archive), "tag"], capture_output=True, text=True).stdout.split()
     assert tags == ["v1"]
+
+
+def test_planner_restore_after_mid_log_damage_and_back_to_a_recovery_point(tmp_path):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "planner", "--home", str(tmp_path), *args],
+                              capture_output=True, text=True, timeout=120)
+
+    cli("init")
+    for i in range(6):
+        cli("add", f"task {i}", "--id", f"t{i}")
+    assert cli("checkpoint", "create", "six").returncode == 0  # commits seqs 1..7, tags them
+    cli("add", "after the point", "--id", "late")
+    segment = next((tmp_path / "projects" / "default" / "log").glob("*.jsonl"))
+    raw = bytearray(segment.read_bytes())
+    raw[raw.index(b'"t2"') + 1] ^= 0x01  # a record in the archived part: mid-log damage
+    segment.write_bytes(bytes(raw))
+    assert cli("status").returncode == 2  # damaged: the planner refuses rather than guess
+    restored = json.loads(cli("--json", "restore").stdout)
+    assert restored["verified"] and restored["last_seq"] == 8 and restored["salvaged"]["count"] == 1
+    assert json.loads(cli("--json", "show", "late").stdout)["title"] == "after the point"
+    refused = cli("restore", "--to", "six")
+    assert refused.returncode == 2 and "1" in refused.stderr and "--yes" in refused.stderr
+    back = json.loads(cli("--json", "restore", "--to", "six", "--yes").stdout)
+    assert back["last_seq"] == 7 and back["verified"]
+    assert cli("show", "late").returncode == 2  # gone from the log (kept in quarantine)
+    assert cli("add", "again", "--id", "again").returncode == 0
