@@ -72,5 +72,6 @@ BENCHMARKS: dict[str, Benchmark] = {
             "analysis, the CLI; vs SQLite and whole-file JSON peers",
         ),
         Benchmark("agents", "stress.bench.agents_bench", "BENCH-002: AgentCoordinator at 2..20 agents (registration, first assignment, batch latency, balance); claims/s from 20 agent processes vs SQLite"),
+        Benchmark("git", "stress.bench.git_bench", "BENCH-004: git archive commit latency (100/1,000-event batches, 100..1,000 tasks), 1st vs 1,000th commit, repository bytes/event, appenders with vs without a committer"),
     ]
 }
