@@ -57,17 +57,15 @@ the event loop's thread, like :class:`planner.spec_api.SuperPlanner`.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .engine import Planner
 from .errors import DomainError
 from .importing import import_plan, read_fixture
+from .spec_api import TemporaryHome
 
 _EPSILON = 1e-9  # efforts closer than this are one tier
 
@@ -147,7 +145,7 @@ def _fixture_of(tasks: Any) -> dict[str, Any]:
     return {"project": {}, "tasks": list(tasks)}
 
 
-class AgentCoordinator:
+class AgentCoordinator(TemporaryHome):
     """Registers agents and hands a project's work out to them, in one project of a planner
     home (a temporary one, removed on :meth:`close`, unless ``home`` is given).
 
@@ -157,8 +155,7 @@ class AgentCoordinator:
 
     def __init__(self, home: os.PathLike | str | None = None, project: str = "coordination",
                  **open_options: Any):
-        self._owned = home is None
-        self.home = Path(tempfile.mkdtemp(prefix="superplanner-coord-")) if home is None else Path(home)
+        super().__init__(home, "superplanner-coord-")
         self.project = project
         self.open_options = open_options
         self._planner: Planner | None = None
@@ -275,30 +272,8 @@ class AgentCoordinator:
         return [tid for tid in planner.tasks()
                 if (task := planner.task(tid, refresh=False))["state"] == "pending" and not task["children"]]
 
-    # -- lifetime -------------------------------------------------------------------------
-    def close(self) -> None:
-        """Close the project; remove the home if it is the coordinator's temporary one."""
+    # -- lifetime (the temporary home: TemporaryHome) -------------------------------------
+    def _close_planner(self) -> None:
         if self._planner is not None:
             self._planner.close()
             self._planner = None
-        if self._owned:
-            shutil.rmtree(self.home, ignore_errors=True)
-
-    def __enter__(self) -> AgentCoordinator:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    async def __aenter__(self) -> AgentCoordinator:
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:  # a benchmark that forgets close() must not leave temp dirs behind
-        if getattr(self, "_owned", False) and getattr(self, "home", None) is not None:
-            try:
-                self.close()
-            except Exception:  # noqa: BLE001 - interpreter shutdown: best effort
-                pass

@@ -24,13 +24,49 @@ from .engine import Planner
 from .importing import import_plan, read_fixture, read_plan
 
 
-class SuperPlanner:
+class TemporaryHome:
+    """A planner home for the spec's facades: a temporary directory, removed on :meth:`close`
+    (or when garbage-collected), unless ``home`` is given. A context manager, sync and async.
+    Subclasses close what they opened in :meth:`_close_planner`."""
+
+    def __init__(self, home: os.PathLike | str | None, prefix: str):
+        self._owned = home is None
+        self.home = Path(tempfile.mkdtemp(prefix=prefix)) if home is None else Path(home)
+
+    def _close_planner(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._close_planner()
+        if self._owned:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # a benchmark that forgets close() must not leave temp dirs behind
+        if getattr(self, "_owned", False) and getattr(self, "home", None) is not None:
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - interpreter shutdown: best effort
+                pass
+
+
+class SuperPlanner(TemporaryHome):
     """Loads projects into a planner home (a temporary one, removed on :meth:`close`,
     unless ``home`` is given)."""
 
     def __init__(self, home: os.PathLike | str | None = None, **open_options: Any):
-        self._owned = home is None
-        self.home = Path(tempfile.mkdtemp(prefix="superplanner-")) if home is None else Path(home)
+        super().__init__(home, "superplanner-")
         self.open_options = open_options
         self.planner: Planner | None = None
         self.report: dict[str, Any] | None = None
@@ -52,28 +88,7 @@ class SuperPlanner:
         self.report = import_plan(self.planner, plan, skip_invalid=skip_invalid)
         return self.report
 
-    def close(self) -> None:
+    def _close_planner(self) -> None:
         if self.planner is not None:
             self.planner.close()
             self.planner = None
-        if self._owned:
-            shutil.rmtree(self.home, ignore_errors=True)
-
-    def __enter__(self) -> SuperPlanner:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    async def __aenter__(self) -> SuperPlanner:
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:  # a benchmark that forgets close() must not leave temp dirs behind
-        if getattr(self, "_owned", False) and getattr(self, "home", None) is not None:
-            try:
-                self.close()
-            except Exception:  # noqa: BLE001 - interpreter shutdown: best effort
-                pass
