@@ -7,7 +7,7 @@ callbacks:
   read: ``37 events: 5 completed, 9 claimed, 2 added, 1 lease expired`` and a
   body naming the tasks and agents involved.
 * :class:`StateRenderer` renders the project's state as files that diff well:
-  one JSON line per task, sorted by id, in 256 shard files
+  one JSON line per task, sorted by id, in 16 shard files
   (``state/tasks/<xx>.jsonl``, ``xx`` from a hash of the id; the callback
   returns paths under ``state/``) so that a commit
   rewrites only the shards whose tasks the batch touched (cost proportional to
@@ -30,7 +30,7 @@ _PHRASES = {
     "agent.deregistered": "agents deregistered", "project.mode_changed": "mode changes",
     "project.imported": "imports", "project.created": "project created",
 }
-SHARDS = 256
+SHARDS = 16
 
 
 def shard_of(task: str) -> str:
