@@ -103,7 +103,6 @@ import asyncio
 import math
 import multiprocessing
 import os
-import queue
 import random
 import shutil
 import signal
@@ -124,6 +123,7 @@ from planner.coordination import AgentCoordinator
 from planner.importing import import_plan, read_fixture
 from stress.bench import BenchResult, RunOptions
 from stress.bench.stats import Figure, LatencySummary, fmt, format_table, median
+from stress.bench.windows import WindowFailed, collect_reports
 from stress.peers import sqlite_claims
 
 AGENT_COUNTS = [2, 5, 10, 15, 20]
@@ -141,7 +141,6 @@ TARGET_BALANCE_PCT = 15.0
 TARGET_SPAWN_S = 2.0
 TARGET_RSS_MB = 100.0
 STARTUP_TIMEOUT_S = 120.0
-LOST_GRACE_S = 2.0
 SPAWN_TIMEOUT_S = 30.0
 RSS_SETTLE_S = 0.5
 REPO = Path(__file__).resolve().parents[2]  # child processes run here, so that they import this checkout
@@ -531,10 +530,6 @@ def _profiled(fn: Callable[..., Any], *args: Any, top: int, cpu: bool = False) -
     return text.getvalue()
 
 
-class WindowFailed(Exception):
-    """A worker crashed or never reported; the message carries its traceback."""
-
-
 def run_claim_window(ctx, system: str, target: Any, procs: int, duration: float,
                      profile_top: int = 0, profile_cpu: bool = False) -> list[ClaimReport]:
     """``procs`` workers of ``system`` on ``target`` (see :func:`prepare_claims`) for ``duration`` s; their reports."""
@@ -545,7 +540,7 @@ def run_claim_window(ctx, system: str, target: Any, procs: int, duration: float,
     for w in workers:
         w.start()
     try:
-        reports = _collect(results, workers, barrier, time.monotonic() + duration + STARTUP_TIMEOUT_S)
+        reports = collect_reports(results, workers, barrier, time.monotonic() + duration + STARTUP_TIMEOUT_S)
     finally:
         for w in workers:
             w.join(timeout=10)
@@ -556,29 +551,6 @@ def run_claim_window(ctx, system: str, target: Any, procs: int, duration: float,
     if errors:
         raise WindowFailed(errors[0] + (f"\n(and {len(errors) - 1} more workers failed)" if len(errors) > 1 else ""))
     return sorted(reports, key=lambda r: r.worker_id)
-
-
-def _collect(results, workers: list, barrier, deadline: float) -> list[ClaimReport]:
-    """One report per worker; a worker that exits without one fails the window (no hang)."""
-    reports: dict[int, ClaimReport] = {}
-    gone_since: dict[int, float] = {}
-    while len(reports) < len(workers):
-        try:
-            report = results.get(timeout=0.5)
-            reports[report.worker_id] = report
-            continue
-        except queue.Empty:
-            pass
-        now = time.monotonic()
-        for i, w in enumerate(workers):
-            if i not in reports and w.exitcode is not None:
-                gone_since.setdefault(i, now)
-        lost = sorted(i for i, t in gone_since.items() if i not in reports and now - t > LOST_GRACE_S)
-        if lost or now > deadline:
-            barrier.abort()
-            why = f"workers {lost} exited without reporting" if lost else "timed out"
-            raise WindowFailed(f"{why}; {len(reports)} of {len(workers)} reported")
-    return list(reports.values())
 
 
 def window_rate(reports: list[ClaimReport], duration: float) -> tuple[float, bool]:

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import queue
 import shutil
 import sys
 import tempfile
@@ -63,6 +62,7 @@ from eventstore import EventLog
 from eventstore.locking import AppendLock
 from stress.bench import BenchResult, RunOptions
 from stress.bench.stats import Figure, LatencySummary, fmt, format_table, median
+from stress.bench.windows import WindowFailed, collect_reports
 from stress.peers import sqlite_step
 
 MANY = 20  # the contended process count
@@ -70,7 +70,6 @@ LINE_BYTES = 200  # raw-disk record size, about an EventLog counter record
 HOLD_S = 0.0001  # lock micro-benchmark: busy work while holding the lock
 PAUSE_S = 0.0002  # ... and, in its second variant, a sleep after releasing it
 STARTUP_TIMEOUT_S = 120.0
-LOST_GRACE_S = 2.0  # a dead worker's report may still be in the pipe for this long
 TARGET_RATIO = 1.5  # EventLog / SQLite steps/s at MANY processes
 TARGET_P99_MS = 15.0  # EventLog p99 step latency at MANY processes
 EVENT_TYPE = "counter.incremented"
@@ -242,10 +241,6 @@ def _step_for(stepper: Stepper, duration: float, report: WorkerReport) -> None:
 
 
 # -- one measured window -------------------------------------------------------
-class WindowFailed(Exception):
-    """A worker crashed or never reported; the message carries its traceback."""
-
-
 @dataclass
 class Window:
     """One measured window: aggregate rate, latency summary, per-worker step counts (all steps)."""
@@ -270,7 +265,7 @@ def measure(ctx, kind: str, path: Path, procs: int, duration: float) -> Window:
     for w in workers:
         w.start()
     try:
-        reports = _collect(results, workers, barrier, time.monotonic() + duration + STARTUP_TIMEOUT_S)
+        reports = collect_reports(results, workers, barrier, time.monotonic() + duration + STARTUP_TIMEOUT_S)
     finally:
         for w in workers:
             w.join(timeout=10)
@@ -286,32 +281,6 @@ def measure(ctx, kind: str, path: Path, procs: int, duration: float) -> Window:
     steps = [len(r.latencies) for r in reports]
     latencies = [x for r in reports for x in r.latencies]
     return Window(in_window / duration, LatencySummary.of(latencies), steps)
-
-
-def _collect(results, workers: list, barrier, deadline: float) -> list[WorkerReport]:
-    """One report per worker. A worker that exits without reporting (it crashed before it
-    could) is given ``LOST_GRACE_S`` for its report to arrive, then the barrier is broken so
-    the others stop waiting, and the window fails instead of hanging."""
-    reports: dict[int, WorkerReport] = {}
-    gone_since: dict[int, float] = {}
-    while len(reports) < len(workers):
-        try:
-            report = results.get(timeout=0.5)
-            reports[report.worker_id] = report
-            continue
-        except queue.Empty:
-            pass
-        now = time.monotonic()
-        for i, w in enumerate(workers):
-            if i not in reports and w.exitcode is not None:
-                gone_since.setdefault(i, now)
-        lost = sorted(i for i, t in gone_since.items() if i not in reports and now - t > LOST_GRACE_S)
-        if lost or now > deadline:
-            barrier.abort()
-            codes = sorted({workers[i].exitcode for i in lost})
-            why = f"workers {lost} exited (codes {codes}) without reporting" if lost else "timed out"
-            raise WindowFailed(f"{why}; {len(reports)} of {len(workers)} reported")
-    return list(reports.values())
 
 
 # -- scenarios: set up a store, measure, check it ------------------------------

@@ -40,8 +40,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from stress.peers.sqlite_step import connect  # the same connection settings as the log's peer
+
 PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-BUSY_TIMEOUT_MS = 60_000
 
 SCHEMA = """
 CREATE TABLE tasks (
@@ -68,15 +69,6 @@ LIMIT 1
 
 class StaleToken(Exception):
     """The task is not held under this token (the fencing check refused the command)."""
-
-
-def connect(db_path: str | Path) -> sqlite3.Connection:
-    """Autocommit mode (explicit BEGIN), WAL, ``synchronous=FULL``, 60 s busy timeout."""
-    conn = sqlite3.connect(db_path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    return conn
 
 
 def create(db_path: str | Path, fixture: dict[str, Any]) -> int:
