@@ -156,7 +156,9 @@ def _agent_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     assign.add_argument("--ttl", type=float, metavar="SECONDS")
     sub.add_parser("reap", parents=[common], help="expire the leases that have run out")
     sub.add_parser("agents", parents=[common], help="agents: health, load, leases")
-    sub.add_parser("commit", parents=[common], help="commit what is not archived yet to the project's git archive")
+    commit = sub.add_parser("commit", parents=[common],
+                            help="commit what is not archived yet to the project's git archive")
+    commit.add_argument("--background", action="store_true", help=argparse.SUPPRESS)  # (started by a writer)
     restore = sub.add_parser("restore", parents=[common],
                              help="rebuild a damaged log from the git archive plus the intact events after it")
     restore.add_argument("--to", metavar="TAG|REV", help="go back to a recovery point (discards later events, "
@@ -449,7 +451,13 @@ def _restore(args: Any) -> tuple[int, Any, Any]:
 
 
 def _commit(p: Any, args: Any) -> tuple[int, Any, Any]:
-    info = p.archive(force=True)
+    from pathlib import Path
+
+    try:
+        info = p.archive(force=True)
+    finally:
+        if args.background:  # the writer that started us claimed this; done, another may start
+            (Path(p.log.path) / "archive.pending").unlink(missing_ok=True)
     payload = info._asdict() if info is not None else None
     return 0, payload, lambda: print(
         f"commit {info.sha[:12]} (#{info.number}): {info.events} events, seqs {info.first_seq}..{info.last_seq}"

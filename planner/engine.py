@@ -60,7 +60,7 @@ class Planner:
     """One project, opened by one process (open one per process; they coordinate through the log)."""
 
     def __init__(self, log: EventLog, project: str, snapshot_every: int = 1000,
-                 clock: Callable[[], float] = time.time, archive_every: int = 500, archive_interval: float = 60.0):
+                 clock: Callable[[], float] = time.time, archive_every: int = 2000, archive_interval: float = 60.0):
         self.log = log
         # the git archive: committed by the writer that sees `archive_every` events, or
         # `archive_interval` seconds, since the last commit (0: never automatically)
@@ -78,7 +78,7 @@ class Planner:
     @classmethod
     def open(cls, home: os.PathLike | str, project: str, create: bool = False, snapshot_every: int = 1000,
              max_depth: int = 8, description: str = "", lease_ttl: float = 300.0, max_attempts: int = 3,
-             clock: Callable[[], float] = time.time, archive_every: int = 500, archive_interval: float = 60.0,
+             clock: Callable[[], float] = time.time, archive_every: int = 2000, archive_interval: float = 60.0,
              **log_options: Any) -> Planner:
         """Open project ``project`` under ``home``; with ``create``, make it if missing
         (``max_depth``, ``description``, ``lease_ttl`` in seconds and ``max_attempts``
@@ -223,7 +223,41 @@ class Planner:
             return
         if (self.archive_every and behind >= self.archive_every) or \
                 (self.archive_interval and time.time() - when >= self.archive_interval):
-            self._archive_quietly()
+            self._archive_in_background()
+
+    #: a background committer older than this is presumed dead: another may start
+    COMMITTER_STALE_S = 120.0
+
+    def _archive_in_background(self) -> None:
+        """Start ``planner commit`` as a detached process, so that the agent whose command
+        crossed the threshold does not wait for git either. At most one is started at a
+        time across processes: ``archive.pending`` is created exclusively (O_EXCL) by the
+        starter and removed by the committer; one older than :attr:`COMMITTER_STALE_S`
+        (its committer died) is taken over."""
+        import subprocess
+        import sys
+
+        pending = Path(self.log.path) / "archive.pending"
+        try:
+            fd = os.open(pending, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                if time.time() - pending.stat().st_mtime < self.COMMITTER_STALE_S:
+                    return  # one is on its way
+                os.utime(pending)  # a stale claim: take it over
+            except FileNotFoundError:
+                return  # it just finished
+        else:
+            os.close(fd)
+        home = Path(self.log.path).parent.parent
+        try:
+            subprocess.Popen([sys.executable, "-m", "planner", "--home", os.fspath(home), "--project", self.project,
+                              "commit", "--background"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+        except OSError as exc:
+            pending.unlink(missing_ok=True)
+            warnings.warn(f"could not start the git archive's committer ({exc}); the log is intact",
+                          RuntimeWarning, stacklevel=3)
 
     def _archive_quietly(self) -> None:
         """Archive after a durable command: a failure is a warning, never the command's."""
