@@ -65,6 +65,7 @@ class Planner:
         # the git archive: committed by the writer that sees `archive_every` events, or
         # `archive_interval` seconds, since the last commit (0: never automatically)
         self.archive_every, self.archive_interval = archive_every, archive_interval
+        self._mark: tuple[int, float] | None = None  # (archived seq, when) as last read
         self._wrote = False
         self.clock = clock  # seconds since the epoch; the only clock the planner reads (tests pass their own)
         self.project = project
@@ -215,15 +216,19 @@ class Planner:
         atomic_write(self._archive_mark_path(), f"{seq}\n".encode())
 
     def _maybe_archive(self) -> None:
+        """After a command: start a commit when one is due. The archive mark is read again
+        only when the last reading says a commit is due (no file I/O on most commands)."""
         if not (self.archive_every or self.archive_interval):
             return
-        archived, when = self._archive_mark()
+        if self._mark is None or self._archive_due(*self._mark):
+            self._mark = self._archive_mark()  # (someone may have committed since we looked)
+            if self._archive_due(*self._mark):
+                self._archive_in_background()
+
+    def _archive_due(self, archived: int, when: float) -> bool:
         behind = self.graph.seq - archived
-        if behind <= 0:
-            return
-        if (self.archive_every and behind >= self.archive_every) or \
-                (self.archive_interval and time.time() - when >= self.archive_interval):
-            self._archive_in_background()
+        return behind > 0 and ((self.archive_every and behind >= self.archive_every)
+                               or (self.archive_interval and time.time() - when >= self.archive_interval))
 
     #: a background committer older than this is presumed dead: another may start
     COMMITTER_STALE_S = 120.0

@@ -52,9 +52,10 @@ def test_the_time_threshold_commits_on_the_next_write(tmp_path):
     with Planner.open(tmp_path, "p", create=True, durability="none", archive_every=1000, archive_interval=60) as p:
         p.add_task("a", id="a")
         assert history(p) == []
-        mark = tmp_path / "projects" / "p" / "archive.seq"
-        os.utime(mark, (mark.stat().st_atime, mark.stat().st_mtime - 61))  # the last commit, a minute ago
-        p.add_task("b", id="b")
+    mark = tmp_path / "projects" / "p" / "archive.seq"
+    os.utime(mark, (mark.stat().st_atime, mark.stat().st_mtime - 61))  # the last commit, a minute ago
+    with Planner.open(tmp_path, "p", durability="none", archive_every=1000, archive_interval=60) as p:
+        p.add_task("b", id="b")  # the next write, in a process that has not looked at the mark yet
         assert [c.last_seq for c in history(p)] == [3]
 
 
