@@ -122,8 +122,8 @@ from planner import Planner
 from planner.coordination import AgentCoordinator
 from planner.importing import import_plan, read_fixture
 from stress.bench import BenchResult, RunOptions
-from stress.bench.stats import Figure, LatencySummary, fmt, format_table, median
-from stress.bench.windows import WindowFailed, collect_reports
+from stress.bench.stats import Figure, LatencySummary, cell, fmt, format_table, median
+from stress.bench.windows import WindowFailed, run_workers
 from stress.peers import sqlite_claims
 
 AGENT_COUNTS = [2, 5, 10, 15, 20]
@@ -533,23 +533,8 @@ def _profiled(fn: Callable[..., Any], *args: Any, top: int, cpu: bool = False) -
 def run_claim_window(ctx, system: str, target: Any, procs: int, duration: float,
                      profile_top: int = 0, profile_cpu: bool = False) -> list[ClaimReport]:
     """``procs`` workers of ``system`` on ``target`` (see :func:`prepare_claims`) for ``duration`` s; their reports."""
-    barrier = ctx.Barrier(procs)
-    results = ctx.Queue()
-    workers = [ctx.Process(target=_claim_worker, args=(system, target, i, duration, barrier, results, profile_top, profile_cpu), daemon=True)
-               for i in range(procs)]
-    for w in workers:
-        w.start()
-    try:
-        reports = collect_reports(results, workers, barrier, time.monotonic() + duration + STARTUP_TIMEOUT_S)
-    finally:
-        for w in workers:
-            w.join(timeout=10)
-            if w.is_alive():
-                w.terminate()
-                w.join()
-    errors = [f"worker {r.worker_id}:\n{r.error}" for r in reports if r.error]
-    if errors:
-        raise WindowFailed(errors[0] + (f"\n(and {len(errors) - 1} more workers failed)" if len(errors) > 1 else ""))
+    reports = run_workers(ctx, _claim_worker, lambda i, barrier, results: (
+        system, target, i, duration, barrier, results, profile_top, profile_cpu), procs, duration, STARTUP_TIMEOUT_S)
     return sorted(reports, key=lambda r: r.worker_id)
 
 
@@ -822,17 +807,6 @@ def figures_json(res: Results) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _num(value: float) -> str:
-    if value is None or math.isnan(value):
-        return "-"
-    size = abs(value)
-    if size >= 1000:
-        return f"{value:,.0f}"
-    if size >= 100:
-        return f"{value:.1f}"
-    return f"{value:.2f}" if size >= 1 or size == 0 else f"{value:.3f}"
-
-
 def print_report(res: Results, counts: list[int], repeat: int, duration: float, claim_tasks: int,
                  out: TextIO) -> None:
     print(f"\nstress.bench agents (BENCH-002): {repeat} repetition(s), {os.cpu_count()} CPUs, "
@@ -842,15 +816,15 @@ def print_report(res: Results, counts: list[int], repeat: int, duration: float, 
     headers = ["agents", "figure", "unit", "median", "min..max", "target", "met?"]
     rows = []
     for row in sorted(res.rows.values(), key=lambda r: r.agents):
-        spread = f"{_num(min(row.values))}..{_num(max(row.values))}" if len(row.values) > 1 else ""
+        spread = f"{cell(min(row.values))}..{cell(max(row.values))}" if len(row.values) > 1 else ""
         met = row.met
-        rows.append([str(row.agents), row.figure, row.unit, _num(row.med), spread, str(row.target or ""),
+        rows.append([str(row.agents), row.figure, row.unit, cell(row.med), spread, str(row.target or ""),
                      "" if met is None else ("met" if met else "MISSED")])
     if rows:
         print(format_table(headers, rows), file=out)
         batch, per_task = _degradation(res, "assign batch, all agents"), _degradation(res, "assign_all_tasks per task")
         print(f"no degradation under load: at {max(counts)} agents / at {min(counts)}: batch (all agents) "
-              f"{_num(batch)}x, assign_all_tasks per task {_num(per_task)}x", file=out)
+              f"{cell(batch)}x, assign_all_tasks per task {cell(per_task)}x", file=out)
     if res.claims:
         print(f"\npart 2: claim -> in_progress -> completed cycles from N processes on {claim_tasks:,}-task projects, "
               f"{duration:g} s windows (or the drain); claims/s = median (min, max) over repetitions; "
@@ -881,8 +855,8 @@ def print_report(res: Results, counts: list[int], repeat: int, duration: float, 
                 shown = "not measured (see the failures)"
             else:
                 value = median(values)
-                spread = f" ({_num(min(values))}..{_num(max(values))})" if len(values) > 1 else ""
-                shown = f"{_num(value)} {unit}{spread}  (target {target}: {'met' if target.met(value) else 'MISSED'})"
+                spread = f" ({cell(min(values))}..{cell(max(values))})" if len(values) > 1 else ""
+                shown = f"{cell(value)} {unit}{spread}  (target {target}: {'met' if target.met(value) else 'MISSED'})"
             print(f"{label}: {shown}", file=out)
     if res.failures:
         print(f"\nCORRECTNESS FAILURES ({len(res.failures)}):", file=out)

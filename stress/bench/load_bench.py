@@ -117,7 +117,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stress.bench import BenchResult, RunOptions
-from stress.bench.stats import format_table, median, percentile
+from stress.bench.stats import cell, format_table, median, percentile
 from stress.peers import json_file_plan, sqlite_plan
 
 SIZES = [10, 50, 100, 500, 1_000, 2_000, 10_000, 100_000]
@@ -149,7 +149,7 @@ class Target:
         return measured < self.value if self.op == "<" else measured >= self.value
 
     def __str__(self) -> str:
-        return f"{self.op} {_num(self.value)}"
+        return f"{self.op} {cell(self.value)}"
 
 
 @dataclass
@@ -222,22 +222,6 @@ class Results:
 
 def _round(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 6)
-
-
-def _num(value: float) -> str:
-    """A table cell for a number of any magnitude; ``-`` when not measured."""
-    if value is None or math.isnan(value):
-        return "-"
-    size = abs(value)
-    if size >= 1000:
-        return f"{value:,.0f}"
-    if size >= 100:
-        return f"{value:.1f}"
-    if size >= 1:
-        return f"{value:.2f}"
-    if size >= 0.01:
-        return f"{value:.3f}"
-    return f"{value:.4f}" if size >= 0.0001 else f"{value:.2g}"
 
 
 # -- the project, its expected answers, its stores -----------------------------------
@@ -847,7 +831,7 @@ def _size_summary(res: Results, n: int) -> str:
     for figure in ("spec load_project", "cold load, snapshot", "cold load, full replay", "ready top-20, steady"):
         row = res.rows.get(f"{figure} @{n}")
         if row is not None:
-            parts.append(f"{figure} {_num(row.med(SP))} {row.unit}")
+            parts.append(f"{figure} {cell(row.med(SP))} {row.unit}")
     return f"[{n} tasks] " + "; ".join(parts)
 
 
@@ -866,11 +850,11 @@ def print_report(res: Results, sizes: list[int], repeat: int, out: TextIO) -> No
     rows = []
     for row in sorted(res.rows.values(), key=lambda r: r.size):  # stable: figures keep their order within a size
         ours = row.values[SP]
-        spread = f"{_num(min(ours))}..{_num(max(ours))}" if len(ours) > 1 else ""
+        spread = f"{cell(min(ours))}..{cell(max(ours))}" if len(ours) > 1 else ""
         met = row.met
         rows.append([
-            f"{row.size:,}", row.figure, row.unit, _num(row.med(SP)), spread,
-            _num(row.med(SQLITE)), _ratio_cell(row.ratio(SQLITE)), _num(row.med(JSONF)),
+            f"{row.size:,}", row.figure, row.unit, cell(row.med(SP)), spread,
+            cell(row.med(SQLITE)), _ratio_cell(row.ratio(SQLITE)), cell(row.med(JSONF)),
             _ratio_cell(row.ratio(JSONF)), str(row.target) if row.target else "",
             "" if met is None else ("met" if met else "MISSED"),
         ])

@@ -62,7 +62,7 @@ from eventstore import EventLog
 from eventstore.locking import AppendLock
 from stress.bench import BenchResult, RunOptions
 from stress.bench.stats import Figure, LatencySummary, fmt, format_table, median
-from stress.bench.windows import WindowFailed, collect_reports
+from stress.bench.windows import run_workers
 from stress.peers import sqlite_step
 
 MANY = 20  # the contended process count
@@ -256,25 +256,8 @@ class Window:
 
 def measure(ctx, kind: str, path: Path, procs: int, duration: float) -> Window:
     """Run ``procs`` workers of ``kind`` against ``path`` for ``duration`` seconds."""
-    barrier = ctx.Barrier(procs)
-    results = ctx.Queue()
-    workers = [
-        ctx.Process(target=_worker, args=(kind, str(path), i, duration, barrier, results), daemon=True)
-        for i in range(procs)
-    ]
-    for w in workers:
-        w.start()
-    try:
-        reports = collect_reports(results, workers, barrier, time.monotonic() + duration + STARTUP_TIMEOUT_S)
-    finally:
-        for w in workers:
-            w.join(timeout=10)
-            if w.is_alive():
-                w.terminate()
-                w.join()
-    errors = [f"worker {r.worker_id}:\n{r.error}" for r in reports if r.error]
-    if errors:
-        raise WindowFailed(errors[0] + (f"\n(and {len(errors) - 1} more workers failed)" if len(errors) > 1 else ""))
+    reports = run_workers(ctx, _worker, lambda i, barrier, results: (kind, str(path), i, duration, barrier, results),
+                          procs, duration, STARTUP_TIMEOUT_S)
     start = min(r.start for r in reports)
     end = start + duration
     in_window = sum(1 for r in reports for t in r.completions if t <= end)

@@ -114,6 +114,23 @@ def fmt(value: float, digits: int = 1) -> str:
     return "-" if math.isnan(value) else f"{value:,.{digits}f}"
 
 
+def cell(value: float | None) -> str:
+    """A table cell for a number of any magnitude: fewer decimals the larger it is; ``-``
+    when it was not measured (None or NaN)."""
+    if value is None or math.isnan(value):
+        return "-"
+    size = abs(value)
+    if size >= 1000:
+        return f"{value:,.0f}"
+    if size >= 100:
+        return f"{value:.1f}"
+    if size >= 1:
+        return f"{value:.2f}"
+    if size >= 0.01:
+        return f"{value:.3f}"
+    return f"{value:.4f}" if size >= 0.0001 else f"{value:.2g}"
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Plain-text table: the first column left-aligned, the others right-aligned."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]

@@ -40,3 +40,27 @@ def collect_reports(results: Any, workers: list, barrier: Any, deadline: float) 
             why = f"workers {lost} exited (codes {codes}) without reporting" if lost else "timed out"
             raise WindowFailed(f"{why}; {len(reports)} of {len(workers)} reported")
     return list(reports.values())
+
+
+def run_workers(ctx: Any, target: Any, args_of: Any, procs: int, duration: float, startup_timeout: float) -> list[Any]:
+    """Start ``procs`` processes ``target(*args_of(i))`` from ``ctx`` (a multiprocessing
+    context), collect their reports (:func:`collect_reports`, which needs the barrier and
+    the results queue the args carry: ``args_of(i, barrier, results)``), reap them, and
+    raise :class:`WindowFailed` with the first traceback if any worker failed."""
+    barrier = ctx.Barrier(procs)
+    results = ctx.Queue()
+    workers = [ctx.Process(target=target, args=args_of(i, barrier, results), daemon=True) for i in range(procs)]
+    for w in workers:
+        w.start()
+    try:
+        reports = collect_reports(results, workers, barrier, time.monotonic() + duration + startup_timeout)
+    finally:
+        for w in workers:
+            w.join(timeout=10)
+            if w.is_alive():
+                w.terminate()
+                w.join()
+    errors = [f"worker {r.worker_id}:\n{r.error}" for r in reports if r.error]
+    if errors:
+        raise WindowFailed(errors[0] + (f"\n(and {len(errors) - 1} more workers failed)" if len(errors) > 1 else ""))
+    return reports
