@@ -1,27 +1,15 @@
 """The agent and lease commands of the CLI, through real subprocesses, --json parsed."""
 
-import json
-import subprocess
-import sys
 import time
 
 import pytest
 
+from .conftest import as_json
+
 
 @pytest.fixture
-def cli(tmp_path):
-    def run(*args: str, check: bool = True):
-        result = subprocess.run([sys.executable, "-m", "planner", "--home", str(tmp_path), *args],
-                                capture_output=True, text=True, timeout=120)
-        if check:
-            assert result.returncode == 0, result.stdout + result.stderr
-        return result
-
-    return run
-
-
-def as_json(result):
-    return json.loads(result.stdout)
+def cli(run_planner):
+    return run_planner
 
 
 def seq(cli) -> int:

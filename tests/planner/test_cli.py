@@ -6,21 +6,13 @@ import sys
 
 import pytest
 
+from .conftest import as_json
+
 
 @pytest.fixture
-def cli(tmp_path):
-    def run(*args: str, check: bool = True):
-        result = subprocess.run([sys.executable, "-m", "planner", "--home", str(tmp_path), *args],
-                                capture_output=True, text=True, timeout=120)
-        if check:
-            assert result.returncode == 0, result.stdout + result.stderr
-        return result
-    run("init")
-    return run
-
-
-def as_json(result):
-    return json.loads(result.stdout)
+def cli(run_planner):
+    run_planner("init")
+    return run_planner
 
 
 def test_a_small_plan_end_to_end(cli):
