@@ -385,17 +385,17 @@ class Planner:
 
     # -- agents and leases (rules: planner.leasing) -------------------------------
     def register_agent(self, agent_id: str, capabilities: Iterable[str] = (), capacity: int = 1,
-                       kind: str = "ai") -> None:
+                       kind: str = "ai", command_id: str | None = None) -> None:
         self.execute(ev.RegisterAgent(agent=agent_id, capabilities=tuple(capabilities), capacity=capacity,
-                                      kind=kind))
+                                      kind=kind, command_id=command_id))
 
-    def deregister_agent(self, agent_id: str, reason: str | None = None) -> None:
+    def deregister_agent(self, agent_id: str, reason: str | None = None, command_id: str | None = None) -> None:
         """Remove an agent; the tasks it holds go back to pending (no attempt used up)."""
-        self.execute(ev.DeregisterAgent(agent=agent_id, reason=reason))
+        self.execute(ev.DeregisterAgent(agent=agent_id, reason=reason, command_id=command_id))
 
-    def heartbeat(self, agent_id: str) -> None:
+    def heartbeat(self, agent_id: str, command_id: str | None = None) -> None:
         """Say the agent is alive (written at most once per half lease TTL)."""
-        self.execute(ev.Heartbeat(agent=agent_id))
+        self.execute(ev.Heartbeat(agent=agent_id, command_id=command_id))
 
     def claim(self, agent_id: str, task: str | None = None, ttl: float | None = None,
               command_id: str | None = None) -> Any:
@@ -404,17 +404,19 @@ class Planner:
         events = self.execute(ev.Claim(agent=agent_id, task=task, ttl=ttl, command_id=command_id))
         return next((e for e in events if e.type == "task.assigned" and e.agent == agent_id), None)
 
-    def renew(self, task: str, token: int, ttl: float | None = None) -> None:
-        self.execute(ev.Renew(id=task, token=token, ttl=ttl))
+    def renew(self, task: str, token: int, ttl: float | None = None, command_id: str | None = None) -> None:
+        self.execute(ev.Renew(id=task, token=token, ttl=ttl, command_id=command_id))
 
-    def release(self, task: str, token: int, reason: str | None = None) -> None:
+    def release(self, task: str, token: int, reason: str | None = None, command_id: str | None = None) -> None:
         """Give a leased task back to pending (its checkpoint stays for the next agent)."""
-        self.execute(ev.Release(id=task, token=token, reason=reason))
+        self.execute(ev.Release(id=task, token=token, reason=reason, command_id=command_id))
 
-    def assign(self, agents: Iterable[str] | None = None, ttl: float | None = None) -> list[Any]:
+    def assign(self, agents: Iterable[str] | None = None, ttl: float | None = None,
+               command_id: str | None = None) -> list[Any]:
         """Hand ready tasks to the available agents in one batch (see :func:`planner.leasing.assign`);
         return the ``task.assigned`` events."""
-        events = self.execute(ev.Assign(agents=tuple(agents) if agents is not None else None, ttl=ttl))
+        events = self.execute(ev.Assign(agents=tuple(agents) if agents is not None else None, ttl=ttl,
+                                        command_id=command_id))
         return [e for e in events if e.type == "task.assigned"]
 
     def reap(self) -> list[Any]:
