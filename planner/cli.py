@@ -200,6 +200,9 @@ def _agent_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     work.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS",
                       help="how often CPU and memory are sampled and the table redrawn (default 1)")
     work.add_argument("--output-dir", metavar="DIR", help="keep each command's output as DIR/TASK.ATTEMPT.log")
+    work.add_argument("--journal-dir", metavar="DIR",
+                      help="each agent journals the commands the planner acknowledged to DIR/AGENT.jsonl "
+                           "(for python -m stress.verify)")
     work.add_argument("--time-scale", type=float, default=0.05, metavar="SECONDS",
                       help="--simulate: seconds of work per effort hour (default 0.05)")
     work.add_argument("--fail-rate", type=float, default=0.0, help="--simulate: probability an attempt fails")
@@ -508,7 +511,7 @@ def _work(args: Any) -> tuple[int, Any, Any]:
         capabilities=caps, capacity=args.capacity, ttl=args.ttl, timeout=args.timeout,
         memory_limit_mb=args.memory_limit, until_idle=args.until_idle, prefix=args.prefix,
         max_restarts=args.max_restarts, backoff=args.backoff, grace=args.grace, refresh=args.refresh,
-        output_dir=args.output_dir)
+        output_dir=args.output_dir, journal_dir=args.journal_dir)
     summary = run_work(options, json_mode=args.json)
     return summary["exit_code"], summary, lambda: _print_work(summary)
 

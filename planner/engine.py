@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -75,15 +76,18 @@ class Planner:
         self.loaded_from_snapshot = 0  # the seq of the snapshot this handle started from, if any
         self._last_snapshot = 0
         self._cursor = None  # where refresh() reads on from (opened after the snapshot is loaded)
+        self.journal: Any = None  # planner.journal.Journal: acknowledged commands, when asked for
 
     @classmethod
     def open(cls, home: os.PathLike | str, project: str, create: bool = False, snapshot_every: int = 1000,
              max_depth: int = 8, description: str = "", lease_ttl: float = 300.0, max_attempts: int = 3,
              clock: Callable[[], float] = time.time, archive_every: int = 2000, archive_interval: float = 60.0,
-             **log_options: Any) -> Planner:
+             journal: os.PathLike | str | None = None, **log_options: Any) -> Planner:
         """Open project ``project`` under ``home``; with ``create``, make it if missing
         (``max_depth``, ``description``, ``lease_ttl`` in seconds and ``max_attempts``
         apply only then). ``clock`` is the time source for leases (tests pass their own).
+        ``journal``: a file to which every acknowledged command is appended, with the
+        events it wrote (:mod:`planner.journal`; the stress runners verify it).
 
         Starts from the newest usable snapshot and folds only the events after
         it: O(tasks + edges + tail) instead of O(all events).
@@ -96,6 +100,10 @@ class Planner:
         except LogNotFoundError:
             raise ProjectNotFound(project, os.fspath(home)) from None
         planner = cls(log, project, snapshot_every, clock, archive_every, archive_interval)
+        if journal is not None:
+            from .journal import Journal
+
+            planner.journal = Journal(journal)
         with gc_paused():  # loading builds ~10 objects per task: no use scanning them as they come
             planner._start_from_snapshot()  # (first: it must find the handle unused)
             if create:
@@ -168,6 +176,8 @@ class Planner:
                 self._archive_quietly()
         if self._cursor is not None:
             self._cursor.close()
+        if self.journal is not None:
+            self.journal.close()
         self.log.close()
 
     def __enter__(self) -> Planner:
@@ -285,6 +295,8 @@ class Planner:
         and returns the events it produced the first time. Raises
         :class:`DomainError` when the command is refused (nothing of it written).
         """
+        if self.journal is not None:
+            return self._execute_journaled(command)
         timed = getattr(command, "now", 0) is None  # the engine says when it is
         while True:
             expired: list[Any] = []
@@ -313,6 +325,19 @@ class Planner:
             self._maybe_snapshot()
             self._maybe_archive()
             return events
+
+    def _execute_journaled(self, command: Any) -> list[Any]:
+        """:meth:`execute`, then the journal line, once acknowledged (if anything was written)."""
+        if command.command_id is None:
+            command = command.model_copy(update={"command_id": uuid.uuid4().hex})
+        journal, self.journal = self.journal, None
+        try:
+            events = self.execute(command)
+        finally:
+            self.journal = journal
+        if events:
+            journal.ack_events(command.command_id, type(command).__name__, events)
+        return events
 
     def execute_events(self, events: list[Any], only_if_empty: bool = False) -> None:
         """Append events decided elsewhere (project creation, imports), folding them in."""

@@ -89,6 +89,7 @@ class WorkOptions:
     grace: float = 5.0
     refresh: float = 1.0
     output_dir: str | None = None
+    journal_dir: str | None = None  # each agent journals its acknowledged commands to DIR/AGENT.jsonl
 
 
 class _Slot:
@@ -285,7 +286,7 @@ class Supervisor:
         return run_worker(WorkerConfig(
             home=o.home, project=o.project, agent=slot.agent, command=o.command, simulation=o.simulation,
             capabilities=self.capabilities, capacity=o.capacity, ttl=o.ttl, timeout=o.timeout,
-            grace=max(0.5, o.grace - 1.0), output_dir=o.output_dir))
+            grace=max(0.5, o.grace - 1.0), output_dir=o.output_dir, journal_dir=o.journal_dir))
 
     def _install_signals(self) -> dict[int, Any]:
         os.set_blocking(self._wake_r, False)

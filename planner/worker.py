@@ -80,6 +80,7 @@ class WorkerConfig:
     grace: float = 3.0  # seconds a command gets between SIGTERM and SIGKILL when stopped
     output_dir: str | None = None
     kind: str = "ai"
+    journal_dir: str | None = None  # journal acknowledged commands to DIR/AGENT.jsonl (planner.journal)
 
 
 def fill(template: str, task: dict[str, Any], what: str = "command") -> list[str]:
@@ -304,7 +305,11 @@ class Worker:
 
         c = self.config
         self._install_signals()
-        self.planner = p = Planner.open(c.home, c.project)
+        journal = None
+        if c.journal_dir:
+            os.makedirs(c.journal_dir, exist_ok=True)
+            journal = os.path.join(c.journal_dir, f"{c.agent}.jsonl")
+        self.planner = p = Planner.open(c.home, c.project, journal=journal)
         watcher = None
         code = EXIT_STOPPED
         try:
@@ -480,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crash-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir")
+    parser.add_argument("--journal-dir")
     args = parser.parse_args(argv)
     from .errors import DomainError
 
@@ -488,7 +494,8 @@ def main(argv: list[str] | None = None) -> int:
             check_template(args.command)
         sim = Simulation(args.time_scale, args.fail_rate, args.crash_rate, args.seed) if args.simulate else None
         return run_worker(WorkerConfig(args.home, args.project, args.agent, args.command, sim, tuple(args.cap),
-                                       args.capacity, args.ttl, args.timeout, output_dir=args.output_dir))
+                                       args.capacity, args.ttl, args.timeout, output_dir=args.output_dir,
+                                       journal_dir=args.journal_dir))
     except DomainError as exc:
         print(f"planner.worker: {exc}", file=sys.stderr)
         return 2

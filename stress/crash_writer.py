@@ -87,8 +87,7 @@ def _warm_up() -> None:
     """Import (and build once) everything a command needs: once privileges are dropped, the
     interpreter's own library may not be readable (a Python installed under /root)."""
     import projections.analysis  # noqa: F401
-    from planner import Planner  # noqa: F401
-    from planner import engine, events  # noqa: F401
+    from planner import Planner, engine, events  # noqa: F401
 
     events.encode_event(events.AgentRegistered(agent="warm-up", at=0.0))
     events.RegisterAgent(agent="warm-up")

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from planner.journal import Journal  # noqa: F401 - the runners' half: writing journals
+
 from .model import Model, Violation
 
 _CRC_TAG = b',"crc":"'
@@ -190,18 +192,22 @@ def _matches(want: dict[str, Any], record: dict[str, Any]) -> bool:
                                                   if k != "type")
 
 
-class Journal:
-    """A runner's record of what it was told: append one line per acknowledged command,
-    written (``os.write`` on an ``O_APPEND`` descriptor) before the runner acts on it, so a
-    SIGKILL can only lose entries of commands not yet acknowledged."""
+def main(argv: list[str] | None = None) -> int:
+    """``python -m stress.verify HOME PROJECT [JOURNAL ...]``: print the audit; exit 1 on a problem."""
+    import argparse
 
-    def __init__(self, path: Path):
-        self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    parser = argparse.ArgumentParser(prog="python -m stress.verify", description=__doc__.splitlines()[0])
+    parser.add_argument("home")
+    parser.add_argument("project")
+    parser.add_argument("journals", nargs="*", type=Path, help="journals of acknowledged commands (planner work "
+                                                                 "--journal-dir writes them)")
+    args = parser.parse_args(argv)
+    result = audit(args.home, args.project, args.journals)
+    print(result.summary())
+    for text in result.problems:
+        print(f"  {text}")
+    return 0 if result.ok else 1
 
-    def ack(self, cmd: str, what: str, expect: list[dict[str, Any]] = ()) -> None:
-        line = json.dumps({"cmd": cmd, "what": what, "expect": list(expect)}, separators=(",", ":")) + "\n"
-        os.write(self._fd, line.encode())
 
-    def close(self) -> None:
-        os.close(self._fd)
+if __name__ == "__main__":
+    raise SystemExit(main())

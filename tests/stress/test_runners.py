@@ -23,3 +23,11 @@ def test_crash_every_fault_once_loses_nothing_acknowledged():
     for fault in ("1 kill", "1 torn", "1 disk-full", "1 permission", "1 damage", "1 delete-segment"):
         assert fault in summary
     assert out.count("verification OK") == 6
+
+
+def test_agents_killed_at_random_under_the_supervisor_lose_nothing():
+    out = run("stress.agents", "--agents", "6", "--tasks", "120", "--duration", "40", "--kills-per-minute", "90",
+              "--seed", "3")
+    assert "verification OK" in out and " 0 lost; 0 problem(s)" in out, out[-2000:]
+    done = out.split("tasks completed")[0].rsplit(";", 1)[-1].split()
+    assert done[0] == done[2], f"not every leaf completed: {' '.join(done)}"
