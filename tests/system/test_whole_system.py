@@ -33,6 +33,8 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, event, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from eventstore import EventLog
+from eventstore.restore import restore
 from planner import DomainError, Planner
 from planner.events import parse_event
 from projections.graph import TaskGraph
@@ -319,26 +321,54 @@ class WholeSystem(RuleBasedStateMachine):
         self.command(lambda: self.planner.set_mode(mode),
                      lambda m: [] if m.mode == mode else [{"type": "project.mode_changed", "mode": mode}])
 
-    @rule(what=st.sampled_from(["snapshot", "reopen", "reopen without snapshots", "tear the tail"]),
-          cut=st.integers(1, 60))
-    def disk(self, what, cut) -> None:
+    @rule(what=st.sampled_from(["snapshot", "reopen", "reopen without snapshots", "tear the tail", "archive",
+                                "damage and restore"]), cut=st.integers(1, 60), data=st.data())
+    def disk(self, what, cut, data) -> None:
         """A snapshot (the next open starts from it); close and reopen; reopen with every
-        snapshot deleted (I7: derived data, rebuilt from the log alone); or a writer that died
+        snapshot deleted (I7: derived data, rebuilt from the log alone); a writer that died
         mid-append, leaving part of a record and no newline: never acknowledged, so the next
-        writer cuts it into quarantine and goes on."""
+        writer cuts it into quarantine and goes on; a git archive commit; or a bit flipped in an
+        archived record, then ``restore`` (I7: the log rebuilt from the archive plus the intact
+        tail after it): nothing acknowledged may be missing."""
         event(f"disk: {what}")
         if what == "snapshot":
             self.planner.snapshot()
             return
+        if what == "archive" or (what == "damage and restore" and not self.archived_seq()):
+            self.planner.archive(force=True)
+            if what == "archive":
+                return
         self.planner.close()
         if what == "reopen without snapshots":
             shutil.rmtree(self.project_dir / "snapshots", ignore_errors=True)
+        elif what == "damage and restore":
+            self.flip_a_bit_of(data.draw(st.integers(1, self.archived_seq())), data.draw(st.integers(0, 10_000)))
+            restore(self.project_dir)
         elif what == "tear the tail":
             segment = max((self.project_dir / "log").glob("*.jsonl"))
             whole = b'{"seq":999999,"id":"x","type":"task.added","ts":"2026-11-28T00:00:00.000000Z","cmd":null,'
             with open(segment, "ab") as f:
                 f.write(whole[:cut])
         self.planner = self.open()
+
+    def archived_seq(self) -> int:
+        from eventstore.archive import Archive
+
+        with EventLog.open(self.project_dir, durability="none") as log:
+            return Archive(log).archived_seq()
+
+    def flip_a_bit_of(self, seq: int, where: int) -> None:
+        """Flip one bit inside record ``seq`` (damage the engine must not repair by itself)."""
+        for segment in sorted((self.project_dir / "log").glob("*.jsonl")):
+            data = bytearray(segment.read_bytes())
+            offset = 0
+            for line in bytes(data).split(b"\n")[:-1]:
+                if line.startswith(b'{"seq":%d,' % seq):
+                    data[offset + where % len(line)] ^= 0x04
+                    segment.write_bytes(bytes(data))
+                    return
+                offset += len(line) + 1
+        raise AssertionError(f"record {seq} not found")
 
     # -- agents and leases -----------------------------------------------------------------
     def register(self, agent: str, capacity: int, gpu: bool) -> None:
