@@ -410,10 +410,14 @@ class WholeSystem(RuleBasedStateMachine):
             known = m.agents.get(agent)
             if known is None or not known.active:
                 return REFUSE
-            return [] if self.now - known.last_seen < m.lease_ttl / 2 else [{"type": "agent.heartbeat",
-                                                                             "agent": agent}]
+            return self.heartbeat_events(m, agent)
 
         self.command(lambda: self.planner.heartbeat(agent), predict)
+
+    def heartbeat_events(self, m: Model, agent: str) -> list[dict[str, Any]]:
+        """Written at most once per half TTL."""
+        heard = self.now - m.agents[agent].last_seen < m.lease_ttl / 2
+        return [] if heard else [{"type": "agent.heartbeat", "agent": agent}]
 
     def claimable(self, m: Model, agent: str) -> str | None:
         """None when ``agent`` may claim now, else why not (a refusal)."""
@@ -479,8 +483,9 @@ class WholeSystem(RuleBasedStateMachine):
         self.command(lambda: self.planner.assign(), predict)
 
     @precondition(lambda self: self.model.leases)
-    @rule(data=st.data(), stale=st.booleans())
-    def renew(self, data, stale) -> None:
+    @rule(data=st.data(), stale=st.booleans(), release=st.booleans())
+    def renew_or_release(self, data, stale, release) -> None:
+        """The holder renews or gives back its lease (or presents an old token: refused)."""
         task = data.draw(st.sampled_from(sorted(self.model.leases)))
         token = self.model.leases[task].token - stale
 
@@ -488,27 +493,14 @@ class WholeSystem(RuleBasedStateMachine):
             lease = m.leases.get(task)
             if lease is None or token != lease.token:
                 return REFUSE
+            if release:
+                return self.ending(m, task, False, {"type": "lease.released", "id": task, "token": token})
             if self.now - lease.renewed_at < m.lease_ttl / 2 and lease.expires_at - self.now > m.lease_ttl / 2:
-                agent = m.agents[lease.agent]  # renewed recently: only a heartbeat, if due
-                return [] if self.now - agent.last_seen < m.lease_ttl / 2 else [
-                    {"type": "agent.heartbeat", "agent": lease.agent}]
+                return self.heartbeat_events(m, lease.agent)  # renewed recently: only a heartbeat, if due
             return [{"type": "lease.renewed", "id": task, "token": token, "expires_at": self.now + m.lease_ttl}]
 
-        self.command(lambda: self.planner.renew(task, token), predict)
-
-    @precondition(lambda self: self.model.leases)
-    @rule(data=st.data(), stale=st.booleans())
-    def release(self, data, stale) -> None:
-        task = data.draw(st.sampled_from(sorted(self.model.leases)))
-        token = self.model.leases[task].token - stale
-
-        def predict(m: Model):
-            lease = m.leases.get(task)
-            if lease is None or token != lease.token:
-                return REFUSE
-            return self.ending(m, task, False, {"type": "lease.released", "id": task, "token": token})
-
-        self.command(lambda: self.planner.release(task, token), predict)
+        self.command(lambda: self.planner.release(task, token) if release else self.planner.renew(task, token),
+                     predict)
 
     @rule(seconds=st.sampled_from([1.0, 20.0, 31.0, 61.0]), reap=st.booleans())
     def time_passes(self, seconds, reap) -> None:
