@@ -139,8 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds at most (default 60)")
     parser.add_argument("--kills-per-minute", type=float, default=30.0)
-    parser.add_argument("--time-scale", type=float, default=0.05,
-                        help="simulated seconds of work per effort hour (default 0.05)")
+    parser.add_argument("--time-scale", type=float, default=0.25,
+                        help="simulated seconds of work per effort hour (default 0.25: about a minute of work "
+                             "for 1,000 tasks and 20 agents)")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--home", type=Path, help="work here and keep it (default: a temporary directory)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures to FILE")
