@@ -1,4 +1,4 @@
-"""Benchmarks, run as ``python -m stress.bench NAME [--quick] [--json FILE]``.
+"""Benchmarks, run as ``python -m stress.bench NAME|all [--quick] [--json FILE] [--baseline FILE]``.
 
 Each benchmark is a module registered in :data:`BENCHMARKS` by name. The
 module is imported only when its benchmark runs, and exposes::
@@ -7,8 +7,15 @@ module is imported only when its benchmark runs, and exposes::
 
 ``run`` prints its own tables to ``out`` (progress goes to stderr) and returns
 the figures for ``--json`` plus the correctness failures it found; any failure
-makes the command exit non-zero. Later benchmarks (``load``, ``agents``,
-``git``, ...) are added by appending a :class:`Benchmark` entry.
+makes the command exit non-zero. A figure the regression check can compare
+carries median, min, max, unit and direction (:func:`stress.bench.figures.spread`
+builds one; :mod:`stress.bench.regress` compares). A benchmark is added by
+appending a :class:`Benchmark` entry; ``all`` runs them in this order.
+
+Around them: :mod:`~stress.bench.monitor` (``ResourceMonitor``: RSS and CPU
+sampled in the background), :mod:`~stress.bench.tracker`
+(``PerformanceBenchmark``, the ``performance_tracker`` of the tests marked
+``performance``), :mod:`~stress.bench.scaling` (fitted growth with size).
 """
 
 from __future__ import annotations
@@ -63,13 +70,13 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark(
             "log",
             "stress.bench.log_bench",
-            "EventLog durable read-decide-append steps vs raw fdatasync and a SQLite peer; lock hand-over",
+            "EventLog durable read-decide-append steps vs raw fdatasync, SQLite and eventsourcing peers; lock hand-over",
         ),
         Benchmark(
             "load",
             "stress.bench.load_bench",
             "BENCH-001: load 10..100k-task projects (spec load, snapshot, replay, memory), ready, cycle check, "
-            "analysis, the CLI; vs SQLite and whole-file JSON peers",
+            "analysis, the CLI, fitted scaling; vs SQLite, whole-file JSON and eventsourcing peers",
         ),
         Benchmark("agents", "stress.bench.agents_bench", "BENCH-002: AgentCoordinator at 2..20 agents (registration, first assignment, batch latency, balance); claims/s from 20 agent processes vs SQLite"),
         Benchmark("git", "stress.bench.git_bench", "BENCH-004: git archive commit latency (100/1,000-event batches, 100..1,000 tasks), 1st vs 1,000th commit, repository bytes/event, appenders with vs without a committer"),

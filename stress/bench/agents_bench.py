@@ -122,6 +122,7 @@ from planner import Planner
 from planner.coordination import AgentCoordinator
 from planner.importing import import_plan, read_fixture
 from stress.bench import BenchResult, RunOptions
+from stress.bench.figures import LOWER
 from stress.bench.stats import Figure, LatencySummary, cell, fmt, format_table, median
 from stress.bench.windows import WindowFailed, run_workers
 from stress.peers import sqlite_claims
@@ -189,6 +190,8 @@ class Row:
         out: dict[str, Any] = {"median": _round(self.med), "min": _round(min(self.values, default=math.nan)),
                                "max": _round(max(self.values, default=math.nan)), "repetitions": len(self.values),
                                "unit": self.unit, "agents": self.agents}
+        if self.unit:  # times and the balance: lower is better; a count ("batches") is information
+            out["better"] = LOWER
         if self.target is not None:
             out["target"], out["met"] = str(self.target), self.met
         return out
@@ -782,14 +785,20 @@ SUPERVISOR_FIGURES = (("spawn 20 agents", "s", "spawn_s", Target("<", TARGET_SPA
 
 
 def figures_json(res: Results) -> dict[str, dict[str, Any]]:
+    """Every figure's JSON; the planner's claims/s carries ``ratio_sqlite`` (the median of the
+    per-repetition ratios, also shown as its own ``ratio ...`` entry), which the regression check
+    compares (see :mod:`stress.bench.regress`)."""
     out = {row.key: row.to_json() for row in res.rows.values()}
     for figure in res.claims.values():
         cycles = res.spread.get(f"{figure.label.removeprefix('claims/s ')} @{figure.procs}", [])
         out[figure.key] = figure.to_json() | {"cycles_per_proc_min": min(cycles, default=None),
                                               "cycles_per_proc_max": max(cycles, default=None)}
+        if figure.label == f"claims/s {SQLITE}":
+            out[figure.key]["peer"] = True
     for procs in sorted({f.procs for f in res.claims.values()}):
         r = _ratio(res, procs)
         if r is not None:
+            out[f"claims/s {SP} @{procs}"]["ratio_sqlite"] = round(r[0], 4)
             out[f"ratio {SP}/{SQLITE} claims/s @{procs}"] = {
                 "median": round(r[0], 4), "min": round(r[1], 4), "max": round(r[2], 4), "unit": "x",
                 **({"target": f">= {TARGET_RATIO:g}", "met": r[0] >= TARGET_RATIO} if procs == MANY else {})}
@@ -800,7 +809,8 @@ def figures_json(res: Results) -> dict[str, dict[str, Any]]:
             entry: dict[str, Any] = {"median": _round(value) if value is not None else None,
                                      "min": _round(min(values)) if values else None,
                                      "max": _round(max(values)) if values else None, "repetitions": len(values),
-                                     "unit": unit, "target": str(target), "available": res.supervisor_available}
+                                     "unit": unit, "better": LOWER, "target": str(target),
+                                     "available": res.supervisor_available}
             if value is not None:
                 entry["met"] = target.met(value)
             out[label] = entry

@@ -143,6 +143,7 @@ from fixtures.generators import generate_complex_project
 from planner import Planner
 from planner.importing import import_plan, read_fixture
 from stress.bench import BenchResult, RunOptions
+from stress.bench.figures import HIGHER, LOWER
 from stress.bench.stats import Figure, LatencySummary, fmt, format_table, median
 
 PROJECT = "bench"
@@ -192,10 +193,12 @@ class Series:
 
     def to_json(self, target: str | None = None, met: bool | None = None) -> dict[str, Any]:
         s = LatencySummary.of(self.seconds)
-        out: dict[str, Any] = {"median_ms": _num(median(self.seconds) * 1e3 if self.seconds else math.nan),
+        med = _num(median(self.seconds) * 1e3 if self.seconds else math.nan)
+        out: dict[str, Any] = {"median": med, "min": _num(min(self.seconds, default=math.nan) * 1e3),
+                               "max": _num(s.max_ms), "median_ms": med,
                                "p50_ms": _num(s.p50_ms), "p99_ms": _num(s.p99_ms), "max_ms": _num(s.max_ms),
                                "samples": s.count, "events_median": median(self.events) if self.events else None,
-                               "unit": "ms"}
+                               "unit": "ms", "better": LOWER}
         if target is not None:
             out["target"], out["met"] = target, met
         return out
@@ -710,14 +713,24 @@ def history_figures(res: Results) -> dict[str, dict[str, Any]]:
         early, e1, e2 = around(seconds, EARLY)
         late, l1, l2 = around(seconds, n)
         ratio = late / early if early > 0 else math.nan
-        out[f"{kind}: commit #1"] = {"median_ms": _num(seconds[0] * 1e3), "unit": "ms"}
-        out[f"{kind}: commit #{EARLY}"] = {"median_ms": _num(early * 1e3), "commits": [e1, e2], "unit": "ms"}
-        out[f"{kind}: commit #{n}"] = {"median_ms": _num(late * 1e3), "commits": [l1, l2], "unit": "ms"}
-        entry: dict[str, Any] = {"median": _num(ratio), "unit": "x", "batch": HISTORY_BATCH, "commits": n}
+        first = _num(seconds[0] * 1e3)
+        # one sample: information, not compared against a baseline
+        out[f"{kind}: commit #1"] = {"median": first, "min": first, "max": first, "median_ms": first, "unit": "ms"}
+        for k, value, lo, hi in ((EARLY, early, e1, e2), (n, late, l1, l2)):
+            near = seconds[lo - 1 : hi]
+            out[f"{kind}: commit #{k}"] = {"median": _num(value * 1e3), "min": _num(min(near) * 1e3),
+                                           "max": _num(max(near) * 1e3), "median_ms": _num(value * 1e3),
+                                           "commits": [lo, hi], "unit": "ms", "better": LOWER}
+        entry: dict[str, Any] = {"median": _num(ratio), "unit": "x", "better": LOWER, "batch": HISTORY_BATCH,
+                                 "commits": n}
         if kind == PLANNER:
             entry["target"], entry["met"] = f"<= {TARGET_HISTORY_RATIO:g}", ratio <= TARGET_HISTORY_RATIO
         out[f"{kind}: commit #{n} / #{EARLY}"] = entry
         out[f"{kind}: every commit"] = Series(seconds, [HISTORY_BATCH] * n).to_json()
+        if kind == EVENTS:
+            for name in (f"{kind}: commit #{EARLY}", f"{kind}: commit #{n}", f"{kind}: every commit",
+                         f"{kind}: commit #{n} / #{EARLY}"):
+                out[name]["peer"] = True
     return out
 
 
@@ -727,7 +740,13 @@ def figures_json(res: Results) -> dict[str, dict[str, Any]]:
         target = met = None
         if kind == PLANNER and batch == 1000:
             target, met = f"< {TARGET_COMMIT_MS:g} ms", series.median_ms < TARGET_COMMIT_MS
-        out[f"commit {batch} events, {kind} @{tasks} tasks"] = series.to_json(target, met)
+        entry = series.to_json(target, met)
+        twin = res.commits.get((EVENTS, tasks, batch))
+        if kind == PLANNER and twin is not None and twin.seconds and series.seconds:
+            entry["ratio_events_only"] = _num(series.median_ms / twin.median_ms)  # the same batches, same run
+        if kind == EVENTS:
+            entry["peer"] = True  # the reference the planner's commit is compared with
+        out[f"commit {batch} events, {kind} @{tasks} tasks"] = entry
     out.update(history_figures(res))
     if res.growth:
         last = res.growth[-1]
@@ -737,11 +756,13 @@ def figures_json(res: Results) -> dict[str, dict[str, Any]]:
                 **{kind: {k: _num(v) if isinstance(v, float) else v for k, v in row[kind].items()}
                    for kind in (PLANNER, EVENTS)}}
         ratio = last[PLANNER]["ratio_du_to_log"]
-        out["repository du / log bytes"] = {"median": _num(ratio), "unit": "x", "target": f"< {TARGET_BYTES_RATIO:g}",
+        out["repository du / log bytes"] = {"median": _num(ratio), "unit": "x", "better": LOWER,
+                                            "target": f"< {TARGET_BYTES_RATIO:g}",
                                             "met": ratio < TARGET_BYTES_RATIO,
                                             "events only": _num(last[EVENTS]["ratio_du_to_log"])}
     for kind, per_event in res.packed.items():
-        out[f"{kind}: du bytes/event after git gc"] = {"median": _num(per_event), "unit": "bytes/event"}
+        out[f"{kind}: du bytes/event after git gc"] = {"median": _num(per_event), "unit": "bytes/event",
+                                                       "better": LOWER, **({"peer": True} if kind == EVENTS else {})}
     for (procs, per_minute), figure in sorted(res.appends.items()):
         entry = figure.to_json()
         if per_minute:
@@ -753,7 +774,7 @@ def figures_json(res: Results) -> dict[str, dict[str, Any]]:
         r = append_ratio(res, procs, per_minute) if per_minute else None
         if r is not None:
             out[f"ratio with/without committer {per_minute}/min @{procs}"] = {
-                "median": _num(r[0]), "min": _num(r[1]), "max": _num(r[2]), "unit": "x",
+                "median": _num(r[0]), "min": _num(r[1]), "max": _num(r[2]), "unit": "x", "better": HIGHER,
                 "target": f">= {TARGET_APPEND_RATIO:g}", "met": r[0] >= TARGET_APPEND_RATIO}
     if res.profile:
         out["profile of a 1,000-event commit"] = {"text": res.profile}

@@ -7,9 +7,13 @@ once with ``generate_complex_project(n, max_depth=5, dependency_density=0.3)``
 removed after) holding the same project three ways: a planner home (imported
 with ``import_plan`` as one batch, ``durability="batch"``, then
 ``Planner.snapshot()``), a copy of its project directory without the
-``snapshots/`` directory (for the full replay), and the two peers, SQLite
-(:mod:`stress.peers.sqlite_plan`) and the original super-planner's whole
-JSON file (:mod:`stress.peers.json_file_plan`). Setting these up is not timed.
+``snapshots/`` directory (for the full replay), and the peers, SQLite
+(:mod:`stress.peers.sqlite_plan`), the original super-planner's whole
+JSON file (:mod:`stress.peers.json_file_plan`) and, when the optional
+``eventsourcing`` library is installed (``pip install -e '.[bench]'``; else
+it is skipped, with a note), that library on its SQLite recorder
+(:mod:`stress.peers.eventsourcing_plan`, snapshotted). Setting these up is
+not timed.
 
 Every figure is measured ``--repeat`` times (at 100,000 tasks at most
 three times, so that a full run stays within ten minutes on two cores; by
@@ -32,8 +36,9 @@ Figures, per size:
    validating the ``TestProject``, the import batch appended durably),
    timed inside one running event loop; and the same per task, against the
    spec's floor of 30 ms per task. Peers: creating the SQLite database from
-   the fixture dict (one durable transaction), and saving the whole JSON file
-   (write, fsync, rename).
+   the fixture dict (one durable transaction), saving the whole JSON file
+   (write, fsync, rename), and saving the eventsourcing aggregate built from
+   the fixture (one event per task and per edge, one durable transaction).
 2. **cold load, snapshot**: ``Planner.open(home, "bench", snapshot_every=0)``
    on the home with its snapshot (loads the newest snapshot, then the tail
    after it, here empty). Targets: < 20 ms at 1,000 tasks, < 1 s at 100,000.
@@ -42,7 +47,9 @@ Figures, per size:
    divided by that time (target >= 300,000 events/s, judged from 1,000 tasks
    up, where fixed costs no longer dominate). Peers (the same numbers on both
    rows): open the SQLite database and ``SELECT`` every task and edge into
-   dicts; ``json.load`` the whole file and index it.
+   dicts; ``json.load`` the whole file and index it. The eventsourcing peer
+   has a row each: ``repository.get`` from its snapshot, and from every
+   event (its replay rate beside ours).
 3. **memory**, in KB (1,024 bytes) per task, each in a fresh child process
    per size, store and method (so that sizes do not pollute each other),
    after importing every module the load needs, the load being the cold
@@ -84,6 +91,24 @@ Figures, per size:
    peer modules' own command lines printing the same rows
    (``python -m stress.peers.sqlite_plan DB ready``, ``... json_file_plan``).
 
+6. **Scaling**, after every size: for the load, ready and analysis figures,
+   the log-log slope of the planner's medians against the size, fitted from
+   1,000 tasks up (1 = linear, 0 = constant; :mod:`stress.bench.scaling`),
+   the slope over every size, and the time per task at 1,000 tasks and at
+   the largest size: the README's "linear" and "constant" claims, measured.
+   In ``--json`` as ``scaling: FIGURE`` (information, not compared against a
+   baseline: a slope near 0 has no meaningful relative change).
+
+In ``--json``, every row carries, per peer measured, its median and
+``ratio_<peer>`` (planner / peer, medians), which is what the regression
+check compares for that row (see :mod:`stress.bench.regress`), and ``better``
+unless the figure is too noisy for a 10% rule (then it is information only,
+not compared): below 1,000 tasks, where fixed costs and the allocator's
+granularity dominate and each repetition is one call of a millisecond or
+less; the first ready call (one call) and a cycle check's p99 (the tail of
+at most 100 calls) at any size. ``process: python -c pass`` is marked
+``peer`` (it measures the machine).
+
 Correctness checks (any failure makes the command exit non-zero): every
 load holds n tasks (and, for the planner, the log's last seq, from the
 snapshot or from a replay as asked); the full replay's ready queue equals the
@@ -117,8 +142,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stress.bench import BenchResult, RunOptions
+from stress.bench.figures import HIGHER, LOWER
+from stress.bench.monitor import peak_rss, reset_peak_rss
+from stress.bench.scaling import growth
 from stress.bench.stats import cell, format_table, median, percentile
-from stress.peers import json_file_plan, sqlite_plan
+from stress.peers import EVENTSOURCING, installed, json_file_plan, skip_note, sqlite_plan
 
 SIZES = [10, 50, 100, 500, 1_000, 2_000, 10_000, 100_000]
 QUICK_SIZES = [10, 100, 1_000, 10_000]
@@ -133,8 +161,20 @@ CYCLE_PAIRS, CYCLE_BUDGET_S = 100, 1.0
 CLI_RUNS, QUICK_CLI_RUNS = 5, 3
 REPO = Path(__file__).resolve().parents[2]  # child processes run here, so that they import this checkout
 
-SP, SQLITE, JSONF = "superplanner", "sqlite", "json_file"
-STORES = (SP, SQLITE, JSONF)
+SP, SQLITE, JSONF, ESLIB = "superplanner", "sqlite", "json_file", "eventsourcing"
+STORES = (SP, SQLITE, JSONF)  # memory and command-line figures
+LOAD_STORES = (SP, SQLITE, JSONF, ESLIB)  # import and load figures (the eventsourcing peer when installed)
+PEERS = (SQLITE, JSONF, ESLIB)
+SCALING = {  # figure -> the growth the README or the spec claims for it
+    "spec load_project": "linear",
+    "cold load, snapshot": "linear",
+    "cold load, full replay": "linear",
+    "ready top-20, first call": "constant",
+    "ready top-20, steady": "constant",
+    "analysis": "n log n (spec)",
+}
+NOT_COMPARED = ("ready top-20, first call", "cycle check, p99")  # one call; a tail of <= 100 samples
+COMPARED_FROM = 1_000  # below, fixed costs and granularity dominate (see the module docstring)
 
 
 # -- targets and rows ------------------------------------------------------------
@@ -160,7 +200,7 @@ class Row:
     figure: str
     unit: str
     target: Target | None = None
-    values: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STORES})
+    values: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in LOAD_STORES})
 
     def add(self, store: str, value: float) -> None:
         self.values[store].append(value)
@@ -183,6 +223,11 @@ class Row:
     def key(self) -> str:
         return f"{self.figure} @{self.size}"
 
+    @property
+    def compared(self) -> bool:
+        """Whether the regression check compares this row (see the module docstring)."""
+        return self.size >= COMPARED_FROM and self.figure not in NOT_COMPARED
+
     def to_json(self) -> dict[str, Any]:
         ours = self.values[SP]
         out: dict[str, Any] = {
@@ -190,7 +235,11 @@ class Row:
             "max": _round(max(ours, default=math.nan)), "repetitions": len(ours), "unit": self.unit,
             "tasks": self.size,
         }
-        for peer in (SQLITE, JSONF):
+        if self.compared:
+            out["better"] = HIGHER if self.unit.endswith("/s") else LOWER
+        if self.figure == "process: python -c pass":
+            out["peer"] = True
+        for peer in PEERS:
             if self.values[peer]:
                 out[peer] = _round(self.med(peer))
                 out[f"ratio_{peer}"] = _round(self.ratio(peer))
@@ -203,9 +252,11 @@ class Row:
 class Results:
     """Rows by key in first-seen order, plus the correctness failures."""
 
-    def __init__(self) -> None:
+    def __init__(self, load_stores: tuple[str, ...] = LOAD_STORES) -> None:
         self.rows: dict[str, Row] = {}
         self.failures: list[str] = []
+        self.load_stores = load_stores  # who the import and load figures measure in this run
+        self.notes: list[str] = []  # peers skipped
 
     def row(self, size: int, figure: str, unit: str, target: Target | None = None) -> Row:
         key = f"{figure} @{size}"
@@ -301,13 +352,17 @@ class Stores:
     def json_file(self) -> Path:
         return self.root / "plan.json"
 
+    @property
+    def es_db(self) -> Path:
+        return self.root / "plan-eventsourcing.db"
+
     def project_dir(self, home: Path) -> Path:
         return home / "projects" / PROJECT
 
 
-def build_stores(root: Path, data: dict[str, Any]) -> tuple[Stores, int]:
-    """Import the project into a planner home and snapshot it; make the replay copy and the peers.
-    Returns the stores and the seq the snapshot describes."""
+def build_stores(root: Path, data: dict[str, Any], eventsourcing: bool = False) -> tuple[Stores, int]:
+    """Import the project into a planner home and snapshot it; make the replay copy and the peers
+    (the eventsourcing one, snapshotted, if asked). Returns the stores and the seq the snapshot describes."""
     from planner import Planner
     from planner.importing import import_plan, read_fixture
 
@@ -322,6 +377,11 @@ def build_stores(root: Path, data: dict[str, Any]) -> tuple[Stores, int]:
                     ignore=shutil.ignore_patterns("snapshots"))
     sqlite_plan.create(stores.db, data)
     json_file_plan.save(stores.json_file, data)
+    if eventsourcing:
+        from stress.peers import eventsourcing_plan
+
+        eventsourcing_plan.create(stores.es_db, data)
+        eventsourcing_plan.snapshot(stores.es_db)
     return stores, seq
 
 
@@ -367,9 +427,9 @@ def _calls(fn: Callable[[], Any], max_calls: int, budget_s: float) -> list[float
     return times
 
 
-def _order(rep: int) -> tuple[str, ...]:
+def _order(rep: int, stores: tuple[str, ...] = STORES) -> tuple[str, ...]:
     """Who goes first in repetition ``rep``: the planner, then the peers; reversed every other one."""
-    return STORES if rep % 2 == 0 else STORES[::-1]
+    return stores if rep % 2 == 0 else stores[::-1]
 
 
 @contextmanager
@@ -403,7 +463,7 @@ def measure_spec_load(project: Any, data: dict[str, Any], exp: Expected, root: P
     total = res.row(n, "spec load_project", "ms")
     per_task = res.row(n, "spec load_project per task", "ms/task", Target("<", 30.0))
     where = f"[{n} tasks, rep {rep + 1}] spec load"
-    for store in _order(rep):
+    for store in _order(rep, res.load_stores):
         if store == SP:
             seconds, (sp, report) = _spec_load(project, loop)
             try:
@@ -412,10 +472,17 @@ def measure_spec_load(project: Any, data: dict[str, Any], exp: Expected, root: P
                           f"loaded {loaded} tasks, imported {report['imported']}, dropped {report['dropped'][:3]}")
             finally:
                 sp.close()
-        elif store == SQLITE:
-            db = root / f"import-{rep}.db"
-            seconds, count = _timed(lambda db=db: sqlite_plan.create(db, data))
-            res.check(count == n, where, f"SQLite peer inserted {count} tasks")
+        elif store in (SQLITE, ESLIB):
+            db = root / f"import-{rep}-{store}.db"
+            if store == SQLITE:
+                seconds, count = _timed(lambda db=db: sqlite_plan.create(db, data))
+                res.check(count == n, where, f"SQLite peer inserted {count} tasks")
+            else:
+                from stress.peers import eventsourcing_plan
+
+                seconds, count = _timed(lambda db=db: eventsourcing_plan.create(db, data))
+                res.check(count == exp.events - 1, where,
+                          f"eventsourcing peer saved {count} events, expected {exp.events - 1}")
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
         else:
@@ -441,7 +508,7 @@ def measure_loads_and_queries(stores: Stores, exp: Expected, seq: int, rep: int,
     replay = res.row(n, "cold load, full replay", "ms")
     rate = res.row(n, "replay rate", "events/s", Target(">=", 300_000) if n >= 1_000 else None)
     where = f"[{n} tasks, rep {rep + 1}]"
-    for store in _order(rep):
+    for store in _order(rep, res.load_stores):
         if store == SP:
             shutil.rmtree(stores.project_dir(stores.replay_home) / "snapshots", ignore_errors=True)
             seconds, q = _timed(lambda: _open(stores.replay_home))
@@ -476,12 +543,30 @@ def measure_loads_and_queries(stores: Stores, exp: Expected, seq: int, rep: int,
                 conn = sqlite_plan.connect(stores.db)
                 closers.append(conn.close)
                 _sqlite_queries(conn, exp, pairs, quick, res)
-        else:
+        elif store == JSONF:
             seconds, view = _timed(lambda: json_file_plan.load(stores.json_file))
             _check_view(view.tasks, view.depends_on, exp, res, f"{where} JSON load")
             for row in (snap, replay):
                 row.add(JSONF, seconds * 1e3)
             _json_queries(view, exp, pairs, quick, res)
+        else:
+            _eventsourcing_loads(stores, exp, snap, replay, rate, res, where)
+
+
+def _eventsourcing_loads(stores: Stores, exp: Expected, snap: Row, replay: Row, rate: Row, res: Results,
+                         where: str) -> None:
+    """The eventsourcing peer: ``repository.get`` from every event, then from the snapshot."""
+    from stress.peers import eventsourcing_plan
+
+    events = exp.events - 1  # the planner's log also holds project.imported
+    for from_snapshot, row in ((False, replay), (True, snap)):
+        seconds, plan = _timed(lambda s=from_snapshot: eventsourcing_plan.load(stores.es_db, snapshot=s))
+        _check_view(plan.tasks, plan.depends_on, exp, res, f"{where} eventsourcing load")
+        res.check(plan.version == events, f"{where} eventsourcing load",
+                  f"the plan is at version {plan.version}, expected {events}")
+        row.add(ESLIB, seconds * 1e3)
+        if not from_snapshot:
+            rate.add(ESLIB, events / seconds)
 
 
 def _snapshot_target(n: int) -> Target | None:
@@ -661,35 +746,13 @@ def memory_child() -> None:
         proc = psutil.Process()
         gc.collect()
         before = proc.memory_info().rss
-        reset = _reset_peak_rss()
+        reset = reset_peak_rss()
         loaded = load()
-        peak = _peak_rss() if reset else None
+        peak = peak_rss() if reset else None
         gc.collect()
         after = proc.memory_info().rss
     tasks = len(loaded.graph.tasks) if store == SP else len(loaded.tasks)
     print(json.dumps({"before": before, "after": after, "peak": peak, "tasks": tasks}))
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark (``VmHWM``) to the current RSS (Linux >= 4.0); False if impossible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return _peak_rss() is not None
-    except OSError:
-        return False
-
-
-def _peak_rss() -> int | None:
-    """``VmHWM`` of this process in bytes, or None."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
 
 
 MEMORY_FIGURES = {  # (mode, retained or peak) -> table row
@@ -781,16 +844,22 @@ def run(options: RunOptions, out: TextIO) -> BenchResult:
 
 
 def measure(sizes: list[int], repeat: int, out: TextIO, quick: bool = False, cli_size: int | None = CLI_SIZE,
-            cli_runs: int | None = None, memory: bool = True) -> BenchResult:
+            cli_runs: int | None = None, memory: bool = True, eventsourcing: bool | None = None) -> BenchResult:
     """Measure every figure at each of ``sizes``, ``repeat`` times (at most :data:`BIG_REPEAT`
     from :data:`BIG` tasks on); the command-line figures at ``cli_size`` only (None: never), each
     command run ``cli_runs`` times per repetition (default :data:`CLI_RUNS`, quick :data:`QUICK_CLI_RUNS`);
-    the memory figures unless ``memory`` is False. ``quick`` also shortens the query loops."""
+    the memory figures unless ``memory`` is False; the eventsourcing peer if ``eventsourcing``
+    (default: if the library is installed). ``quick`` also shortens the query loops."""
     if cli_runs is None:
         cli_runs = QUICK_CLI_RUNS if quick else CLI_RUNS
     from fixtures.generators import generate_complex_project
 
-    res = Results()
+    if eventsourcing is None:
+        eventsourcing = installed(EVENTSOURCING)
+    res = Results(LOAD_STORES if eventsourcing else tuple(s for s in LOAD_STORES if s != ESLIB))
+    if not eventsourcing:
+        res.notes.append(skip_note(ESLIB, EVENTSOURCING))
+        _progress(res.notes[-1])
     started = time.monotonic()
     loop = asyncio.new_event_loop()
     try:
@@ -803,7 +872,7 @@ def measure(sizes: list[int], repeat: int, out: TextIO, quick: bool = False, cli
             pairs = cycle_pairs(exp, data, CYCLE_PAIRS)
             root = Path(tempfile.mkdtemp(prefix=f"bench-load-{n}-"))
             try:
-                stores, seq = build_stores(root, data)
+                stores, seq = build_stores(root, data, eventsourcing)
                 res.check(seq == exp.events, f"[{n} tasks] import",
                           f"the log ends at seq {seq}, expected {exp.events} events")
                 _progress(f"[{n} tasks] {exp.edges} edges, {exp.events} events, {exp.ready} ready; "
@@ -823,7 +892,29 @@ def measure(sizes: list[int], repeat: int, out: TextIO, quick: bool = False, cli
         loop.close()
     _progress(f"done in {time.monotonic() - started:.0f} s")
     print_report(res, sizes, repeat, out)
-    return BenchResult({row.key: row.to_json() for row in res.rows.values()}, res.failures)
+    figures = {row.key: row.to_json() for row in res.rows.values()}
+    return BenchResult(figures | scaling_json(res), res.failures)
+
+
+# -- figure 6: scaling ------------------------------------------------------------------------------
+def scaling_of(res: Results) -> dict[str, Any]:
+    """Figure -> its :class:`~stress.bench.scaling.Growth` over the sizes measured (planner medians)."""
+    out = {}
+    for figure in SCALING:
+        by_size = {row.size: row.med(SP) for row in res.rows.values() if row.figure == figure}
+        fitted = growth(by_size)
+        if fitted is not None:
+            out[figure] = fitted
+    return out
+
+
+def scaling_json(res: Results) -> dict[str, dict[str, Any]]:
+    """``scaling: FIGURE`` entries: information (no ``better``), see the module docstring."""
+    return {f"scaling: {figure}": {
+        "slope": _round(g.slope), "slope_all_sizes": _round(g.slope_all), "fitted_from": g.small,
+        "claim": SCALING[figure], "shape": g.shape, "unit": "log-log slope",
+        f"ms_per_task @{g.small}": _round(g.per_item_small), f"ms_per_task @{g.large}": _round(g.per_item_large),
+        "per_task_growth": _round(g.per_item_growth)} for figure, g in scaling_of(res).items()}
 
 
 def _size_summary(res: Results, n: int) -> str:
@@ -846,7 +937,7 @@ def print_report(res: Results, sizes: list[int], repeat: int, out: TextIO) -> No
         file=out,
     )
     headers = ["tasks", "figure", "unit", "superplanner", "min..max", "SQLite", "x SQLite", "JSON file", "x JSON",
-               "target", "met?"]
+               "eventsourcing", "x ES", "target", "met?"]
     rows = []
     for row in sorted(res.rows.values(), key=lambda r: r.size):  # stable: figures keep their order within a size
         ours = row.values[SP]
@@ -855,14 +946,32 @@ def print_report(res: Results, sizes: list[int], repeat: int, out: TextIO) -> No
         rows.append([
             f"{row.size:,}", row.figure, row.unit, cell(row.med(SP)), spread,
             cell(row.med(SQLITE)), _ratio_cell(row.ratio(SQLITE)), cell(row.med(JSONF)),
-            _ratio_cell(row.ratio(JSONF)), str(row.target) if row.target else "",
+            _ratio_cell(row.ratio(JSONF)), cell(row.med(ESLIB)), _ratio_cell(row.ratio(ESLIB)),
+            str(row.target) if row.target else "",
             "" if met is None else ("met" if met else "MISSED"),
         ])
     print(format_table(headers, rows), file=out)
+    for note in res.notes:
+        print(note, file=out)
+    print_scaling(res, out)
     if res.failures:
         print(f"\nCORRECTNESS FAILURES ({len(res.failures)}):", file=out)
         for failure in res.failures:
             print(f"  {failure}", file=out)
+
+
+def print_scaling(res: Results, out: TextIO) -> None:
+    fitted = scaling_of(res)
+    if not fitted:
+        return
+    print("\nscaling (planner medians): slope = least-squares d log(time) / d log(tasks), fitted from the first "
+          "size below on (1 = linear, 0 = constant); per task = time / tasks", file=out)
+    headers = ["figure", "claim", "slope", "shape", "slope, all sizes", "from", "to", "ms/task @from",
+               "ms/task @to", "per-task growth"]
+    rows = [[figure, SCALING[figure], f"{g.slope:.2f}", g.shape, f"{g.slope_all:.2f}", f"{g.small:,}",
+             f"{g.large:,}", cell(g.per_item_small), cell(g.per_item_large), f"{g.per_item_growth:.2f}x"]
+            for figure, g in fitted.items()]
+    print(format_table(headers, rows), file=out)
 
 
 def _ratio_cell(value: float) -> str:

@@ -13,6 +13,11 @@ Figures, all from one run on this machine, each repeated ``--repeat`` times
   until the ``with`` statement returns, i.e. the record is durable.
 * **SQLite WAL FULL step** (1 and 20 processes): the same step on SQLite,
   see :mod:`stress.peers.sqlite_step`.
+* **eventsourcing SQLite step** (1 and 20 processes): the same step with the
+  ``eventsourcing`` library (a counter aggregate, saved at its expected
+  version, retried on a conflict), see :mod:`stress.peers.eventsourcing_step`.
+  An optional peer (``pip install -e '.[bench]'``): skipped, with a note,
+  when the library is not installed.
 * **lock hand-over** (20 processes): acquire, hold ~0.1 ms (busy), release,
   repeat; ``eventstore.locking.AppendLock`` (blocking flock) against
   ``filelock.FileLock`` (non-blocking flock + sleep ``poll_interval``).
@@ -32,7 +37,10 @@ flight at its end count towards latency and the correctness check, not the
 rate (otherwise one worker starved in SQLite's busy handler would stretch
 the window long after the others stopped, and deflate the rate). Per repetition the
 scenarios run interleaved (EventLog and SQLite alternate which goes first),
-so they share the machine's conditions.
+so they share the machine's conditions (with the eventsourcing peer, the three
+rotate). In ``--json``, each EventLog step figure carries ``ratio_sqlite`` and
+``ratio_eventsourcing`` (the median of the per-repetition ratios, EventLog /
+peer), and each AppendLock figure ``ratio_filelock``.
 
 After every step window the store is checked independently of the workers:
 the EventLog is read back with ``EventLog.read()`` (seq contiguous from 1,
@@ -63,7 +71,7 @@ from eventstore.locking import AppendLock
 from stress.bench import BenchResult, RunOptions
 from stress.bench.stats import Figure, LatencySummary, fmt, format_table, median
 from stress.bench.windows import run_workers
-from stress.peers import sqlite_step
+from stress.peers import EVENTSOURCING, installed, skip_note, sqlite_step
 
 MANY = 20  # the contended process count
 LINE_BYTES = 200  # raw-disk record size, about an EventLog counter record
@@ -188,10 +196,18 @@ def filelock_cycle(path: str, worker_id: int, pause_s: float = 0.0) -> LockCycle
     return LockCycle(lock.acquire, lock.release, None, pause_s)
 
 
+def eventsourcing_step(path: str, worker_id: int) -> Stepper:
+    """The optional peer, imported only when it runs (the library may not be installed)."""
+    from stress.peers import eventsourcing_step as peer
+
+    return peer.EventsourcingCounterStep(path, worker_id)
+
+
 STEPPERS: dict[str, Callable[[str, int], Stepper]] = {
     "raw": RawDiskStep,
     "eventlog": EventLogStep,
     "sqlite": sqlite_step.SqliteCounterStep,
+    "eventsourcing": eventsourcing_step,
     "flock": append_lock_cycle,
     "filelock": filelock_cycle,
     "flock+pause": partial(append_lock_cycle, pause_s=PAUSE_S),
@@ -304,6 +320,18 @@ def _no_check(path: Path, reported_steps: int) -> list[str]:
     return []
 
 
+def _prepare_eventsourcing(path: Path) -> None:
+    from stress.peers import eventsourcing_step as peer
+
+    peer.create(path)
+
+
+def check_eventsourcing(path: Path, reported_steps: int) -> list[str]:
+    from stress.peers import eventsourcing_step as peer
+
+    return peer.check(path, reported_steps)
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One table row: which stepper, how many processes, how to set up and check its store."""
@@ -324,6 +352,8 @@ class Scenario:
 RAW = Scenario("raw disk: write+fdatasync", "raw", 1, "steps/s", None, check_raw)
 EVENTLOG = "EventLog durable step"
 SQLITE = "SQLite WAL FULL step"
+ESLIB = "eventsourcing SQLite step"
+PEERS = {SQLITE: "sqlite", ESLIB: "eventsourcing"}  # step label -> the name in ratio_<name>
 LOCKS = [
     ("flock", "AppendLock (blocking flock)"),
     ("filelock", "filelock.FileLock (50 ms poll)"),
@@ -335,13 +365,18 @@ LOCKS = [
 def _step_scenario(label: str, procs: int) -> Scenario:
     if label == EVENTLOG:
         return Scenario(label, "eventlog", procs, "steps/s", _prepare_eventlog, check_eventlog)
+    if label == ESLIB:
+        return Scenario(label, "eventsourcing", procs, "steps/s", _prepare_eventsourcing, check_eventsourcing)
     return Scenario(label, "sqlite", procs, "steps/s", sqlite_step.create, sqlite_step.check)
 
 
-def schedule(rep: int) -> list[Scenario]:
-    """The scenarios of one repetition; EventLog and SQLite swap who goes first every other rep."""
-    pair = [EVENTLOG, SQLITE] if rep % 2 == 0 else [SQLITE, EVENTLOG]
-    steps = [_step_scenario(label, procs) for procs in (1, MANY) for label in pair]
+def schedule(rep: int, eventsourcing: bool = False) -> list[Scenario]:
+    """The scenarios of one repetition; EventLog and its peers take turns to go first (EventLog
+    and SQLite swap every other rep; with the eventsourcing peer, the three rotate)."""
+    labels = [EVENTLOG, SQLITE, ESLIB] if eventsourcing else [EVENTLOG, SQLITE]
+    k = rep % len(labels)
+    order = labels[k:] + labels[:k]
+    steps = [_step_scenario(label, procs) for procs in (1, MANY) for label in order]
     locks = [Scenario(label, kind, MANY, "acq/s", None, _no_check, lock_bench=True) for kind, label in LOCKS]
     return [RAW, *steps, *locks]
 
@@ -354,6 +389,7 @@ class Results:
     figures: dict[str, Figure] = field(default_factory=dict)
     spread: dict[str, list[int]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # peers skipped
 
     def figure(self, scenario: Scenario) -> Figure:
         if scenario.key not in self.figures:
@@ -372,18 +408,22 @@ def run(options: RunOptions, out: TextIO) -> BenchResult:
     ctx = _mp_context()
     lock_duration = max(1.0, 0.3 * options.duration)
     results = Results()
+    with_es = installed(EVENTSOURCING)
+    if not with_es:
+        results.notes.append(skip_note(ESLIB, EVENTSOURCING))
+        _progress(results.notes[-1])
     started = time.monotonic()
     for rep in range(options.repeat):
         rep_dir = Path(tempfile.mkdtemp(prefix="bench-log-"))
         try:
-            for scenario in schedule(rep):
+            for scenario in schedule(rep, with_es):
                 duration = lock_duration if scenario.lock_bench else options.duration
                 _run_one(ctx, scenario, rep_dir, duration, rep, options.repeat, results)
         finally:
             shutil.rmtree(rep_dir, ignore_errors=True)
     _progress(f"done in {time.monotonic() - started:.0f} s")
     print_report(results, options, lock_duration, out)
-    return BenchResult({f.key: f.to_json() for f in results.figures.values()} | _ratio_json(results), results.failures)
+    return BenchResult(figures_json(results), results.failures)
 
 
 def _run_one(ctx, scenario: Scenario, rep_dir: Path, duration: float, rep: int, reps: int, results: Results) -> None:
@@ -434,15 +474,33 @@ def _ratio(a: Figure | None, b: Figure | None) -> tuple[float, float, float] | N
     return (median(pairs), min(pairs), max(pairs)) if pairs else None
 
 
-def _ratio_json(results: Results) -> dict[str, dict]:
-    out = {}
+LOCK_PEERS = {LOCKS[0][1]: LOCKS[1][1], LOCKS[2][1]: LOCKS[3][1]}  # AppendLock variant -> its filelock twin
+
+
+def figures_json(results: Results) -> dict[str, dict]:
+    """Every figure's JSON; EventLog steps carry ``ratio_<peer>`` and AppendLock ``ratio_filelock``
+    (medians of the per-repetition ratios), which the regression check compares (see
+    :mod:`stress.bench.regress`); the separate ``ratio ...`` entries are for reading."""
+    out = {f.key: f.to_json() for f in results.figures.values()}
+    for f in results.figures.values():
+        if f.label in PEERS or f.label in LOCK_PEERS.values() or f.label == RAW.label:
+            out[f.key]["peer"] = True
     for procs in (1, MANY):
-        r = _ratio(_get(results, EVENTLOG, procs), _get(results, SQLITE, procs))
-        if r is not None:
-            out[f"ratio EventLog/SQLite @{procs}"] = {
-                "median": round(r[0], 4), "min": round(r[1], 4), "max": round(r[2], 4),
-                "p50_ms": None, "p99_ms": None, "unit": "x",
-            }
+        ours = _get(results, EVENTLOG, procs)
+        for label, peer in PEERS.items():
+            r = _ratio(ours, _get(results, label, procs))
+            if r is not None and ours is not None:
+                out[ours.key][f"ratio_{peer}"] = round(r[0], 4)
+                name = "SQLite" if label == SQLITE else "eventsourcing"
+                out[f"ratio EventLog/{name} @{procs}"] = {
+                    "median": round(r[0], 4), "min": round(r[1], 4), "max": round(r[2], 4),
+                    "p50_ms": None, "p99_ms": None, "unit": "x",
+                }
+    for ours_label, theirs_label in LOCK_PEERS.items():
+        ours = _get(results, ours_label, MANY)
+        r = _ratio(ours, _get(results, theirs_label, MANY))
+        if r is not None and ours is not None:
+            out[ours.key]["ratio_filelock"] = round(r[0], 4)
     return out
 
 
@@ -459,7 +517,7 @@ def print_report(results: Results, options: RunOptions, lock_duration: float, ou
     headers = ["benchmark", "procs", "steps/s", "min", "max", "p50 ms", "p99 ms", "max ms", "steps/proc min..max"]
     rows = [[*_rate_row(f), _spread(results.spread.get(f.key, []))] for f in steps]
     print(format_table(headers, rows), file=out)
-    for line in _summary_lines(results):
+    for line in _summary_lines(results) + results.notes:
         print(line, file=out)
     if locks:
         print(f"\nlock hand-over: {MANY} procs acquire, hold {HOLD_S * 1e3:g} ms (busy), release "
@@ -494,6 +552,11 @@ def _summary_lines(results: Results) -> list[str]:
     one = _ratio(_get(results, EVENTLOG, 1), _get(results, SQLITE, 1))
     if one is not None:
         lines.append(f"ratio EventLog/SQLite @1 proc: {one[0]:.2f}x (reps {one[1]:.2f}..{one[2]:.2f}x)")
+    for procs in (MANY, 1):
+        es = _ratio(_get(results, EVENTLOG, procs), _get(results, ESLIB, procs))
+        if es is not None:
+            lines.append(f"ratio EventLog/eventsourcing @{procs} proc{'s' if procs > 1 else ''}: {es[0]:.2f}x "
+                         f"(reps {es[1]:.2f}..{es[2]:.2f}x)")
     ceiling = _ratio(_get(results, EVENTLOG, 1), _get(results, RAW.label, 1))
     if ceiling is not None:
         lines.append(f"EventLog @1 proc reaches {ceiling[0]:.0%} of the raw write+fdatasync ceiling")

@@ -54,7 +54,8 @@ class Figure:
     and ``latencies`` each repetition's latency summary. The reported rate is
     the median over repetitions (min and max shown alongside); p50 and p99 are
     the medians of the per-repetition percentiles; max is the worst latency
-    seen in any repetition.
+    seen in any repetition. A rate is better higher (``"better"`` in its JSON,
+    see :mod:`stress.bench.figures`).
     """
 
     label: str
@@ -106,6 +107,7 @@ class Figure:
             "procs": self.procs,
             "repetitions": len(self.rates),
             "unit": self.unit,
+            "better": "higher",
         }
 
 
