@@ -394,3 +394,30 @@ def test_a_commit_rewrites_only_bounded_trees(log, log_path, archive, monkeypatc
     finally:
         repo.close()
     assert [fast_seq(line) for line in archive.records_at()] == list(range(1, commits + 2))
+
+
+def test_loose_objects_are_packed_every_few_commits_and_stay_readable(log, log_path, archive):
+    """Packs keep the repository near the log's size (a loose object costs a whole block);
+    everything stays readable, by dulwich and by git."""
+    archive.pack_every = 4
+    store = log_path / "archive.git" / "objects"
+
+    def loose() -> int:
+        return sum(1 for d in store.iterdir() if len(d.name) == 2 for _ in d.iterdir())
+
+    for n in range(1, 21):
+        log.append([ev(f"c{n}", n=i) for i in range(3)])
+        assert archive.commit().number == n
+        if n % 4 == 0:
+            assert loose() == 0, f"commit {n}: loose objects left after packing"
+            packs = list((store / "pack").glob("*.pack"))
+            assert len(packs) == {4: 1, 8: 2, 12: 3, 16: 1, 20: 2}[n], (n, packs)  # 16 = 4²: all in one
+        else:
+            assert loose() > 0
+    assert list(archive.records_at()) == log_lines(log_path)
+    assert [h.number for h in archive.history()] == list(range(20, 0, -1))
+    git = shutil.which("git")
+    if git is not None:
+        fsck = subprocess.run([git, "--git-dir", str(log_path / "archive.git"), "fsck", "--strict"],
+                              capture_output=True, text=True)
+        assert fsck.returncode == 0, fsck.stdout + fsck.stderr
