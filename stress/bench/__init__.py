@@ -79,6 +79,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             "analysis, the CLI, fitted scaling; vs SQLite, whole-file JSON and eventsourcing peers",
         ),
         Benchmark("agents", "stress.bench.agents_bench", "BENCH-002: AgentCoordinator at 2..20 agents (registration, first assignment, batch latency, balance); claims/s from 20 agent processes vs SQLite"),
+        Benchmark("transitions", "stress.bench.transitions_bench",
+                  "BENCH-003: transitions at 10..500/s and an overload from 8 agent processes (open loop: latency "
+                  "from the due time, achieved rate, errors), vs SQLite and whole-file JSON peers; verified"),
         Benchmark("git", "stress.bench.git_bench", "BENCH-004: git archive commit latency (100/1,000-event batches, 100..1,000 tasks), 1st vs 1,000th commit, repository bytes/event, appenders with vs without a committer"),
+        Benchmark("soak", "stress.bench.soak_bench",
+                  "BENCH-005: 10 agent processes at 50 ops/s on a 1,000-task project for 3 minutes: RSS slope "
+                  "(leak check), GC pauses, latency drift; verified"),
     ]
 }
