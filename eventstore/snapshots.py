@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import warnings
 import zlib
 from pathlib import Path
@@ -63,6 +64,39 @@ class SnapshotStore:
         for seq in doomed:
             self.path(seq).unlink(missing_ok=True)
         return doomed
+
+    def claim(self, after: int, stale_after: float = 30.0) -> bool:
+        """Be the one process that writes the snapshot following snapshot ``after`` (0: the
+        first). True for the first caller: it creates the marker ``.after-<seq>`` (``O_EXCL``);
+        False for every other while the marker is fresh. A marker older than ``stale_after``
+        seconds (its writer died or gave up) is taken over. Markers for older snapshots are
+        removed by the winner. When the directory cannot be written, True: the caller tries
+        and reports the error as it would have. O(markers)."""
+        marker = self.directory / f".after-{after:020d}"
+        for _ in range(2):
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            except FileExistsError:
+                try:
+                    fresh = time.time() - marker.stat().st_mtime < stale_after
+                except FileNotFoundError:
+                    continue  # released while we looked: try again
+                if fresh:
+                    return False
+                marker.unlink(missing_ok=True)  # a dead claim: take it over
+                continue
+            except OSError:
+                return True
+            for old in self.directory.glob(".after-*"):
+                if old.name < marker.name:
+                    old.unlink(missing_ok=True)
+            return True
+        return False
+
+    def release(self, after: int) -> None:
+        """Give up a claim (the snapshot could not be written): another process may try."""
+        (self.directory / f".after-{after:020d}").unlink(missing_ok=True)
 
     def seqs(self) -> list[int]:
         """Seqs of the snapshot files present (not yet checked), ascending."""

@@ -146,7 +146,8 @@ class Planner:
     def _maybe_snapshot(self) -> None:
         """Snapshot when ``snapshot_every`` events passed since the newest snapshot of the
         project, whoever wrote it: with 20 processes folding the same events, one of them
-        snapshots, not all 20 (a listing of the snapshot directory, only when due). The
+        snapshots, not all 20 (a listing of the snapshot directory, only when due, then a
+        claim on the next snapshot that only one process wins: SnapshotStore.claim). The
         command before it is already durable, so a snapshot that cannot be written (a full
         disk) is a warning, never the command's failure."""
         if not self.snapshot_every:
@@ -158,9 +159,13 @@ class Planner:
         if self.graph.seq - newest < self.snapshot_every:
             self._last_snapshot = newest
             return
+        if not self.log.snapshots.claim(newest):  # another process crossed the mark too and writes it
+            self._last_snapshot = self.graph.seq
+            return
         try:
             self.snapshot()
         except (EventStoreError, OSError) as exc:
+            self.log.snapshots.release(newest)  # so that another process may try
             self._last_snapshot = self.graph.seq  # try again an interval later, not on every command
             warnings.warn(f"could not write the periodic snapshot ({exc}); the log is intact, opening will "
                           "replay more of it", CorruptSnapshotWarning, stacklevel=3)

@@ -166,3 +166,19 @@ def test_snapshot_and_tail_does_not_trust_a_snapshot_whose_last_record_is_damage
             snap, cursor = handle.snapshot_and_tail()
         cursor.close()
         assert snap is None  # a full replay instead, which meets the damage where it is
+
+
+def test_one_claim_per_next_snapshot_and_a_dead_claim_is_taken_over(log, log_path):
+    import os
+
+    from eventstore.snapshots import SnapshotStore
+
+    a, b = SnapshotStore(log_path / "snapshots"), SnapshotStore(log_path / "snapshots")
+    assert a.claim(0) and not b.claim(0)  # one winner for the snapshot after "none yet"
+    a.release(0)  # the winner could not write it: someone else may
+    assert b.claim(0) and not a.claim(0)
+    assert a.claim(7) and not (log_path / "snapshots" / f".after-{0:020d}").exists()  # older claims go
+    marker = log_path / "snapshots" / f".after-{7:020d}"
+    os.utime(marker, (1, 1))  # its writer died long ago
+    assert b.claim(7) and not a.claim(7)
+    assert a.seqs() == []  # markers are not snapshots

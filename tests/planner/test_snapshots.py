@@ -78,3 +78,22 @@ def test_a_handle_opened_from_a_snapshot_writes_without_rereading_and_keeps_retr
         assert again.log.last_seq == at + 2 and again.tasks() == ["a", "b", "c"]
     with Planner.open(tmp_path, "p", durability="none") as third:
         assert third.task("c")["depends_on"] == ["a"] and third.graph.derived() == third.graph.recompute()
+
+
+def test_only_the_process_that_claims_the_next_snapshot_writes_it(tmp_path):
+    """Several processes crossing the mark together write one snapshot, not one each."""
+    from eventstore.snapshots import SnapshotStore
+
+    with build(tmp_path, snapshot_every=0):
+        pass
+    store = SnapshotStore(tmp_path / "projects" / "p" / "snapshots")
+    assert store.claim(0)  # another process is writing the first snapshot right now
+    with Planner.open(tmp_path, "p", durability="none", snapshot_every=3) as p:
+        for i in range(5):
+            p.add_task(f"more {i}")
+        assert store.seqs() == []  # it left the snapshot to the claimer
+        store.release(0)  # which gave up: the next due point is this handle's
+        released_at = p.graph.seq
+        for i in range(4):
+            p.add_task(f"again {i}")
+        assert len(store.seqs()) == 1 and store.seqs()[0] > released_at
