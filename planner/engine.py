@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -334,6 +333,8 @@ class Planner:
     def _execute_journaled(self, command: Any) -> list[Any]:
         """:meth:`execute`, then the journal line, once acknowledged (if anything was written)."""
         if command.command_id is None:
+            import uuid  # (here: 2 ms of start-up that a command without a journal never pays)
+
             command = command.model_copy(update={"command_id": uuid.uuid4().hex})
         journal, self.journal = self.journal, None
         try:
