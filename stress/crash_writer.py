@@ -84,13 +84,25 @@ def run(home: str, project: str, agent: str, journal_path: Path, ops: int, seed:
 
 
 def _warm_up() -> None:
-    """Import (and build once) everything a command needs: once privileges are dropped, the
-    interpreter's own library may not be readable (a Python installed under /root)."""
-    import projections.analysis  # noqa: F401
-    from planner import Planner, engine, events  # noqa: F401
+    """Run every kind of command once, on a scratch project, while still privileged: once
+    privileges are dropped, neither the interpreter's library (a Python under /root) nor a
+    checkout in a private directory may be readable, and the planner imports some modules
+    on first use."""
+    import tempfile
 
-    events.encode_event(events.AgentRegistered(agent="warm-up", at=0.0))
-    events.RegisterAgent(agent="warm-up")
+    from planner import Planner
+
+    with tempfile.TemporaryDirectory(prefix="warm-up-") as home:
+        with Planner.open(home, "warm", create=True, durability="none") as p:
+            p.set_mode("working")
+            p.add_task("warm-up", id="w")
+        run(home, "warm", "warm-up", Path(home) / "journal.jsonl", ops=0, seed=0)
+        with Planner.open(home, "warm", journal=Path(home) / "journal.jsonl") as p:
+            lease = p.claim("warm-up")
+            p.transition("w", "in_progress", token=lease.token)
+            p.checkpoint("w", notes="warm", token=lease.token)
+            p.transition("w", "completed", token=lease.token)
+            p.snapshot()
 
 
 def main(argv: list[str] | None = None) -> int:

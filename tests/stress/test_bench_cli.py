@@ -36,7 +36,7 @@ def run(capsys, *argv):
 
 
 def test_the_real_registry_runs_in_all():
-    assert list(BENCHMARKS)[:4] == ["log", "load", "agents", "git"]
+    assert list(BENCHMARKS) == ["log", "load", "agents", "transitions", "git", "soak"]
     assert "all" in cli.build_parser().format_help()
 
 
