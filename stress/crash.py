@@ -149,7 +149,9 @@ class CrashRunner:
 
     def fault_disk_full(self) -> None:
         segment = max(self.log_dir.glob("*.jsonl"))
-        limit = segment.stat().st_size + self.rng.randrange(1024, 8192)
+        # the limit binds every file the writer writes, its journal too: at least 32 KiB, so
+        # that the log (growing 3-5x faster than the journal) reaches it first
+        limit = max(segment.stat().st_size, 32 * 1024) + self.rng.randrange(1024, 8192)
         self.expect_refusal(self.writer("full", extra=("--fsize-limit", str(limit))), "disk-full")
 
     def fault_permission(self) -> None:
