@@ -19,10 +19,13 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +175,34 @@ def reap_committers(home: Path, timeout: float = 120.0) -> int:
         except psutil.Error:
             pass
     return len(procs)
+
+
+def run_runner(home: Path | None, prefix: str, go: Callable[[Path], Any], lines: Callable[[Any], list[str]],
+               json_path: Path | None) -> int:
+    """A runner's ``main`` after its arguments: ``go(work)`` in ``home`` (or a temporary
+    directory, removed after, once the background archive committers are done), then the
+    report's ``lines`` and the JSON file. Exit status: 0 when the report is ok, 1 when not
+    or when an agent process failed, 130 when interrupted."""
+    terminate_on_sigterm()
+    work = (home or Path(tempfile.mkdtemp(prefix=prefix))).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    try:
+        report = go(work)
+    except ChildFailed as exc:
+        print(f"an agent process failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: every agent process stopped", file=sys.stderr)
+        return 130
+    finally:
+        if home is None:
+            reap_committers(work / "home", timeout=30)
+            shutil.rmtree(work, ignore_errors=True)
+    print()
+    for line in lines(report):
+        print(line)
+    print(f"done in {time.monotonic() - started:.0f} s")
+    if json_path:
+        json_path.write_text(report.model_dump_json(indent=2))
+    return 0 if report.ok else 1

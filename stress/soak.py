@@ -58,9 +58,7 @@ import json
 import math
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -73,7 +71,7 @@ from pydantic import BaseModel, BeforeValidator
 from . import leak
 from .bench.stats import LatencySummary
 from .gcwatch import merged_percentile
-from .procs import ChildFailed, Children, reap_committers, terminate_on_sigterm
+from .procs import Children, reap_committers, run_runner
 from .soak_agent import KINDS
 from .verify import audit, read_journal
 
@@ -464,30 +462,9 @@ def main(argv: list[str] | None = None) -> int:
             or not 0 <= args.warmup < 1:
         parser.error("--minutes, --rate, --agents and --tasks must be positive; --complete-share in 0..1, "
                      "--warmup in 0..1 (exclusive)")
-    terminate_on_sigterm()
-    work = (args.home or Path(tempfile.mkdtemp(prefix="stress-soak-"))).resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    try:
-        report = run(work, args.minutes, args.rate, args.agents, args.tasks, args.complete_share, args.warmup,
-                     args.sample, args.seed, not args.no_archive, leak_bytes=args.inject_leak)
-    except ChildFailed as exc:
-        print(f"an agent process failed: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: every agent process stopped", file=sys.stderr)
-        return 130
-    finally:
-        if args.home is None:
-            reap_committers(work / "home", timeout=30)
-            shutil.rmtree(work, ignore_errors=True)
-    print()
-    for line in report_lines(report):
-        print(line)
-    print(f"done in {time.monotonic() - started:.0f} s")
-    if args.json:
-        args.json.write_text(report.model_dump_json(indent=2))
-    return 0 if report.ok else 1
+    return run_runner(args.home, "stress-soak-", lambda work: run(
+        work, args.minutes, args.rate, args.agents, args.tasks, args.complete_share, args.warmup, args.sample,
+        args.seed, not args.no_archive, leak_bytes=args.inject_leak), report_lines, args.json)
 
 
 if __name__ == "__main__":

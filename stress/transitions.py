@@ -68,9 +68,7 @@ import math
 import os
 import platform
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,7 +79,7 @@ from pydantic import BaseModel, BeforeValidator
 from .bench.stats import LatencySummary, median
 from .openloop import offered_groups
 from .peers import json_file_transitions, sqlite_claims
-from .procs import ChildFailed, Children, reap_committers, terminate_on_sigterm
+from .procs import Children, reap_committers, run_runner
 from .verify import audit, read_journal
 
 SP, SQLITE, JSON = "superplanner", "sqlite", "json"
@@ -465,30 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
     if any(p not in (SQLITE, JSON) for p in peers) or args.agents < 1 or args.duration <= 0 or args.tasks < 1:
         parser.error("--peers takes sqlite and json; --agents, --duration and --tasks must be positive")
-    terminate_on_sigterm()
-    work = (args.home or Path(tempfile.mkdtemp(prefix="stress-transitions-"))).resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    try:
-        report = run(work, args.rates, args.overload, args.duration, args.agents, args.tasks, peers, args.seed,
-                     not args.no_archive)
-    except ChildFailed as exc:
-        print(f"an agent process failed: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: every agent process stopped", file=sys.stderr)
-        return 130
-    finally:
-        if args.home is None:
-            reap_committers(work / "home", timeout=30)
-            shutil.rmtree(work, ignore_errors=True)
-    print()
-    for line in verdict_lines(report):
-        print(line)
-    print(f"done in {time.monotonic() - started:.0f} s")
-    if args.json:
-        args.json.write_text(report.model_dump_json(indent=2))
-    return 0 if report.ok else 1
+    return run_runner(args.home, "stress-transitions-", lambda work: run(
+        work, args.rates, args.overload, args.duration, args.agents, args.tasks, peers, args.seed,
+        not args.no_archive), verdict_lines, args.json)
 
 
 if __name__ == "__main__":
