@@ -1,6 +1,7 @@
 """eventstore: a domain-free, durable, multi-process append-only event log.
 
-The public contract::
+The storage protocol (:mod:`eventstore.store`): :class:`Store`, opened by name with
+:func:`open_store`; the file backend is :class:`EventLog`. The file log's contract::
 
     from eventstore import EventLog
     with EventLog.open(path, create=True) as log:
@@ -35,6 +36,7 @@ from .errors import (
 from .log import DURABILITY_MODES, AppendResult, EventLog, TailRecovery, Transaction
 from .record import Record
 from .snapshots import CorruptSnapshotWarning, Snapshot
+from .store import Cursor, Store, check_project_name, list_projects, open_store
 from .verify import Problem, RepairReport, VerifyReport
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "ConcurrencyConflict",
     "CorruptLogError",
     "CorruptSnapshotWarning",
+    "Cursor",
     "DiskFullError",
     "DurabilityError",
     "EventLog",
@@ -60,7 +63,11 @@ __all__ = [
     "RecordTooLargeError",
     "RepairReport",
     "Snapshot",
+    "Store",
     "TailRecovery",
     "Transaction",
     "VerifyReport",
+    "check_project_name",
+    "list_projects",
+    "open_store",
 ]

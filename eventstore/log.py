@@ -61,7 +61,7 @@ from .locking import AppendLock, read_generation
 from .reader import LogReader, TornTail
 from .record import PreparedEvent, Record, prepare, seal, utc_timestamp
 from .segments import segment_name
-from .snapshots import CorruptSnapshotWarning, SnapshotStore
+from .snapshots import CorruptSnapshotWarning, Snapshot, SnapshotStore
 
 log = logging.getLogger("eventstore")
 
@@ -771,6 +771,14 @@ class EventLog:
             position = (self._reader.segment_first, self._reader.offset) if seq == last else None
         if not isinstance(seq, int) or not 0 <= seq <= last:
             raise InvalidArgumentError(f"snapshot seq must be between 0 and the log's last seq {last}, not {seq!r}")
+        if 0 < seq < last:  # a state after part of a batch never existed for any reader
+            cursor = self.tail(seq + 1)
+            try:
+                if cursor.next_seq != seq + 1:
+                    raise InvalidArgumentError(f"seq {seq} is inside a batch (which starts at seq {cursor.next_seq}): "
+                                               "a snapshot describes the state after a whole batch")
+            finally:
+                cursor.close()
         return self.snapshots.save(seq, data, position)
 
     def prune_snapshots(self, keep: int = 3) -> list[int]:
@@ -787,7 +795,7 @@ class EventLog:
         limit = last if max_seq is None else min(max_seq, last)
         return self.snapshots.load(limit, last)
 
-    def resume(self, seq: int, position: tuple[int, int] | None = None) -> None:
+    def resume(self, seq: int | Snapshot, position: tuple[int, int] | None = None) -> None:
         """Tell a fresh handle that its caller already holds the state up to ``seq``
         (from a snapshot), so that it never reads the records before it.
 
@@ -802,6 +810,8 @@ class EventLog:
         by this handle's appends. Raises :class:`InvalidArgumentError` when the
         handle was used already or the log does not reach ``seq``.
         """
+        if isinstance(seq, Snapshot):  # the protocol's form: a snapshot from start()
+            seq, position = seq.seq, seq.position
         with self._mutex:
             self._check_open()
             if self._reader.next_seq != 1 or self._collect or self._in_tx:
@@ -844,6 +854,26 @@ class EventLog:
             found = self._keys.get(key)
         return found
 
+    # -- the rest of the storage protocol (eventstore.store.Store) --------------
+    @property
+    def name(self) -> str:
+        """The store's name (``file:`` and the directory holding this project's log)."""
+        return f"file:{self.path.parent}"
+
+    def start(self) -> tuple[Snapshot | None, LogReader]:
+        """:meth:`snapshot_and_tail`: the protocol's name for how a reader starts."""
+        return self.snapshot_and_tail()
+
+    def snapshot_seqs(self) -> list[int]:
+        return self.snapshots.seqs()
+
+    def claim_snapshot(self, after: int) -> bool:
+        """One writer for the next snapshot: :meth:`SnapshotStore.claim` (an ``O_EXCL`` marker)."""
+        return self.snapshots.claim(after)
+
+    def release_snapshot(self, after: int) -> None:
+        self.snapshots.release(after)
+
     def snapshot_and_tail(self) -> tuple[Any, LogReader]:
         """The newest intact snapshot the log still covers, and a :meth:`tail` cursor
         right after it (from seq 1 when there is none): how a reader starts fast.
@@ -862,6 +892,8 @@ class EventLog:
             snap = self.snapshots.read(seq)  # (warns when damaged)
             if snap is None:
                 continue
+            if seq == 0:  # the state before any record: the cursor starts at the beginning
+                return snap, self.tail(1)
             cursor = self.tail(1)
             usable = snap.position is not None and cursor.jump(*snap.position, seq) is not None
             if not usable:  # no usable hint: scan line prefixes for the position, then check

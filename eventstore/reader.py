@@ -69,8 +69,11 @@ class LogReader:
         self._last_listed = segments[-1].first_seq if segments else 1
         # a segment this full should have a successor: when it seems not to, look again
         self._roll_bytes = roll_bytes
-        if first_seq > 1:
-            self._seek(first_seq, segments)
+        # a cursor asked to start beyond the log's end must not hand over what is appended
+        # before first_seq later (as read and follow do not): those records are skipped
+        self._min_seq = 0
+        if first_seq > 1 and not self._seek(first_seq, segments):
+            self._min_seq = first_seq
 
     # -- positioning -------------------------------------------------------
     @property
@@ -141,16 +144,17 @@ class LogReader:
         finally:
             os.close(fd)
 
-    def _seek(self, first_seq: int, segments: list) -> None:
-        """Position at the start of the batch holding record ``first_seq`` (or the log's end).
+    def _seek(self, first_seq: int, segments: list) -> bool:
+        """Position at the start of the batch holding record ``first_seq`` (or the log's end:
+        then False).
 
         Finds the segment by name, then skips whole batches by the seq and batch
         end their lines claim, without parsing them: O(bytes of that segment
         before the record). Readers only ever start at a batch's first record.
         """
         candidates = [s for s in segments if s.first_seq <= first_seq]
-        if not candidates:
-            return
+        if not candidates:  # an empty log (past its end), or a broken chain that reading reports
+            return bool(segments)
         seg = candidates[-1]
         self.set_position(seg.first_seq, 0, seg.first_seq)
         fd = self._open_fd()
@@ -158,12 +162,13 @@ class LogReader:
         for offset, line in iter_lines(fd, 0):
             seq = fast_seq(line)
             if seq is None or seq >= first_seq or seq != expected or not line.endswith(b"\n"):
-                break  # (anything odd: let the validating scan from the last batch start report it)
+                return True  # (anything odd: let the validating scan from the last batch start report it)
             expected += 1
             end = fast_batch_end(line)
             if end is None or end == seq:  # the last record of its batch: a batch starts after it
                 self.offset = offset + len(line)
                 self.next_seq = expected
+        return self.next_seq >= first_seq  # the log ends before first_seq
 
     @staticmethod
     def _chain_problem(segments: list) -> CorruptLogError | None:
@@ -207,6 +212,12 @@ class LogReader:
                 if records:
                     self.offset += used
                     self.next_seq += len(records)
+                    if self._min_seq:
+                        if records[-1].seq < self._min_seq:
+                            records = []
+                        else:
+                            records = [r for r in records if r.seq >= self._min_seq]
+                            self._min_seq = 0
                     yield from records
                 if bad_at is not None:
                     self._unfinished(fd)  # sets self.torn, or raises

@@ -10,7 +10,8 @@ from .conftest import ev
 
 
 def test_save_and_load_the_newest(log):
-    log.append([ev() for _ in range(10)])
+    for _ in range(10):
+        log.append([ev()])
     log.save_snapshot(4, b"state@4")
     log.save_snapshot(9, b"state@9")
     snap = log.load_snapshot()
@@ -22,7 +23,8 @@ def test_save_and_load_the_newest(log):
 
 
 def test_a_damaged_snapshot_is_skipped_with_a_warning(log):
-    log.append([ev() for _ in range(10)])
+    for _ in range(10):
+        log.append([ev()])
     log.save_snapshot(4, b"state@4")
     path = log.save_snapshot(9, b"state@9")
     raw = bytearray(path.read_bytes())
@@ -33,6 +35,16 @@ def test_a_damaged_snapshot_is_skipped_with_a_warning(log):
     path.write_bytes(path.read_bytes()[:-3])
     with pytest.warns(CorruptSnapshotWarning, match="truncated"):
         assert log.load_snapshot().seq == 4
+
+
+def test_a_snapshot_inside_a_batch_is_refused(log):
+    """A state after part of a batch never existed for any reader: no snapshot describes one."""
+    log.append([ev() for _ in range(3)])
+    with pytest.raises(InvalidArgumentError, match="inside a batch"):
+        log.save_snapshot(2, b"half")
+    assert log.snapshot_seqs() == []
+    log.save_snapshot(3, b"whole")
+    assert log.load_snapshot().data == b"whole"
 
 
 def test_a_snapshot_beyond_the_log_end_is_ignored(log, log_path):
