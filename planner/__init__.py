@@ -1,30 +1,40 @@
-"""planner: the domain (tasks, dependencies, agents, leases), its engine and CLI.
+"""planner: the domain (tasks, dependencies, agents, leases), its engine, the service and its adapters.
 
-Built on :mod:`eventstore`; see DESIGN.md for the decide/evolve shape.
+The folders are the layers (imports point down only; see DESIGN.md)::
+
+    planner/cli, agents, plans, spec    adapters: the command line and watch, planner work's
+                                        supervisor and workers, plan import/export/decomposition,
+                                        the original spec's API
+    planner/service                     every command and query as JSON-ready data
+    planner/engine                      read-decide-append on a store; maintenance steps
+    planner/domain                      event and command schemas, the rules (pure)
+
+Below them: :mod:`projections` (evolve) and :mod:`eventstore` (the store protocol).
 """
 
 
 def __getattr__(name: str):
-    # Lazy, so that leaf modules (planner.events, planner.states) import without the engine,
-    # and projections can use them without an import cycle.
+    # Lazy, so that `import planner` costs nothing: a query answered from a snapshot never
+    # loads pydantic or the rules.
     if name == "Planner":
-        from .engine import Planner
+        from planner.engine.engine import Planner
 
         return Planner
     if name == "SuperPlanner":
-        from .spec_api import SuperPlanner
+        from planner.spec.spec_api import SuperPlanner
 
         return SuperPlanner
     if name == "AgentCoordinator":
-        from .coordination import AgentCoordinator
+        from planner.spec.coordination import AgentCoordinator
 
         return AgentCoordinator
-    if name in ("DomainError", "UnknownTask", "DuplicateTask", "CycleError", "InvalidPlanError"):
-        from . import errors
+    if name in ("DomainError", "UnknownTask", "DuplicateTask", "CycleError", "InvalidPlanError", "StaleLease",
+                "UnknownAgent", "ProjectNotFound"):
+        from planner.domain import errors
 
         return getattr(errors, name)
     if name == "IllegalTransition":
-        from .states import IllegalTransition
+        from planner.domain.transitions import IllegalTransition
 
         return IllegalTransition
     raise AttributeError(f"module 'planner' has no attribute {name!r}")

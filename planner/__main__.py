@@ -1,5 +1,5 @@
-"""``python -m planner``: see :mod:`planner.cli`."""
+"""``python -m planner``: see :mod:`planner.cli.cli`."""
 
-from planner.cli import main
+from planner.cli.cli import main
 
 raise SystemExit(main())

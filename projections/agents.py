@@ -1,6 +1,6 @@
 """The agent board: who is registered, who holds which task under which lease.
 
-Folded from the agent and lease events (see :mod:`planner.events`), like the
+Folded from the agent and lease events (see :mod:`planner.domain.events`), like the
 task graph, and part of it (``TaskGraph.agents``). Facts only: nothing here is
 recomputed, so a snapshot stores it as it is.
 

@@ -3,7 +3,7 @@
 ``TaskGraph.apply(seq, event)`` is the planner's *evolve*: pure (no clock, no
 I/O), total on a valid log, and incremental. What it maintains, per task:
 
-* ``done``: a leaf is done when its state is in :data:`planner.states.DONE`;
+* ``done``: a leaf is done when its state is in :data:`projections.states.DONE`;
   a container (a task with children) when every child is done.
 * ``open_deps``: how many of the tasks it depends on are not done.
 * ``held``: how many of its containers have open dependencies (a container's
@@ -35,11 +35,9 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
-from planner.states import DONE
-from planner.vocabulary import PRIORITY_RANK, TaskState
-
 from .agents import AgentBoard
 from .dependencies import DependencyIndex
+from .states import DONE, PRIORITY_RANK, TaskState
 
 #: event type -> the TaskGraph method that folds it (filled on first use)
 _HANDLERS: dict[str, Any] = {}
@@ -124,7 +122,7 @@ class TaskGraph:
 
     # -- evolve --------------------------------------------------------------
     def apply(self, seq: int, event: Any) -> None:
-        """Fold one event (a :mod:`planner.events` model, or a :class:`planner.trusted.Fact`)."""
+        """Fold one event (a :mod:`planner.domain.events` model, or a :class:`planner.domain.trusted.Fact`)."""
         handler = _HANDLERS.get(event.type)
         if handler is None:
             handler = _HANDLERS[event.type] = getattr(TaskGraph, "_on_" + event.type.replace(".", "_"))

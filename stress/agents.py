@@ -5,10 +5,10 @@ random; then an independent verification of everything they were told.
 [--seed S] [--home DIR]``
 
 What runs: ``planner work --simulate --agents N --journal-dir DIR`` (the
-supervisor of :mod:`planner.supervisor` and its workers, exactly as users run
+supervisor of :mod:`planner.agents.supervisor` and its workers, exactly as users run
 them) on a ``generate_complex_project(M)`` plan (dependencies, a hierarchy,
 capabilities), with leases of 10 s. Each worker journals every command the
-planner acknowledged (:mod:`planner.journal`). This runner SIGKILLs a random
+planner acknowledged (:mod:`planner.engine.journal`). This runner SIGKILLs a random
 worker at random moments (exponential gaps at ``--kills-per-minute``); the
 supervisor notices, hands the dead worker's tasks on with their checkpoints,
 and restarts it. The run ends when the project is done (``--until-idle``) or
@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def prepare(home: Path, tasks: int, seed: int) -> None:
     from fixtures.generators import generate_complex_project
     from planner import Planner
-    from planner.importing import import_plan, read_fixture
+    from planner.plans.importing import import_plan, read_fixture
 
     plan = generate_complex_project(tasks, seed=seed).to_dict()
     with Planner.open(home, PROJECT, create=True, lease_ttl=LEASE_TTL, max_attempts=1000) as p:

@@ -85,8 +85,8 @@ LONG_TASK = "obs-metrics.implement"  # 40 h: 1.6 s at the demo's time scale, 0.8
 def _plan_part(home: Path, check: Checks) -> None:
     import fixtures
     from planner import Planner
-    from planner.importing import import_plan, read_plan
-    from planner.planning import decompose
+    from planner.plans.importing import import_plan, read_plan
+    from planner.plans.planning import decompose
 
     fixture = Path(fixtures.__file__).parent / "complex_microservices_platform.json"
     print(f"1. the plan: {fixture.name} imported, analysed, one task broken down")
@@ -98,7 +98,7 @@ def _plan_part(home: Path, check: Checks) -> None:
               f"({', '.join(outcomes['matched'])})")
         analysis = p.analysis()
         print(f"  critical path ({analysis['critical_path_effort']:g} h): {' -> '.join(analysis['critical_path'])}")
-        added = decompose(p, "obs-metrics", f"{sys.executable} -m planner.example_decomposer")
+        added = decompose(p, "obs-metrics", f"{sys.executable} -m planner.plans.example_decomposer")
         check(added == ["obs-metrics.design", "obs-metrics.implement", "obs-metrics.test"],
               f"obs-metrics broken down by the example decomposer into {', '.join(added)}")
         p.edit_task("obs-metrics.implement", effort=40)  # the long one: its agent is killed half way
@@ -111,7 +111,7 @@ def _agents_part(home: Path, agents: int, check: Checks) -> None:
     import threading
 
     from planner import Planner
-    from planner.events import parse_event
+    from planner.domain.events import parse_event
 
     print(f"\n2. agents at work: `planner work --agents {agents} --simulate`; one is killed mid-task")
     work = subprocess.Popen(

@@ -1,5 +1,5 @@
 """A reference model of one project: plain dicts and brute force, written from the rules in the
-README and :mod:`planner.states`, not from the engine's projections.
+README and :mod:`projections.states`, not from the engine's projections.
 
 It has two users:
 
@@ -17,7 +17,7 @@ What :meth:`Model.apply` and :meth:`Model.settle` check, per event and per batch
   more than its capacity; at the end of every batch each leased task is
   assigned, in progress or blocked.
 * I5: every state change starts from the task's current state, is in
-  :data:`planner.states.TRANSITIONS`, is made on a leaf (containers roll up),
+  :data:`projections.states.TRANSITIONS`, is made on a leaf (containers roll up),
   and a task starts (assigned, in progress) only when everything it waits on
   is done.
 * I6: at the end of every batch that changed the structure, no leaf waits on
@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from planner.states import TRANSITIONS
+from projections.states import TRANSITIONS
 
 PENDING, ASSIGNED, IN_PROGRESS, BLOCKED = "pending", "assigned", "in_progress", "blocked"
 COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"

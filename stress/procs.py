@@ -9,8 +9,8 @@ A child that reads EOF on stdin (the runner is gone) exits.
 :class:`Children` kills every child's process group when the ``with`` block
 ends, however it ends; :func:`terminate_on_sigterm` turns SIGTERM into an
 exception so that this happens on a polite kill too. :func:`reap_committers`
-waits for the git archive's background committers (``planner commit
---background``, detached on purpose by the agents' planner handles) that work
+waits for the git archive's background committers (``python -m
+planner.engine.committer``, detached on purpose by the agents' planner handles) that work
 on a given home, so that the runner can remove the home afterwards.
 """
 
@@ -153,13 +153,15 @@ def terminate_on_sigterm() -> None:
 
 
 def committers(home: Path) -> list[psutil.Process]:
-    """The ``planner ... commit --background`` processes working on ``home`` (the planner starts
+    """The ``python -m planner.engine.committer`` processes working on ``home`` (the planner starts
     them detached, in their own sessions, so they are not our descendants)."""
-    marker = os.fspath(home)
+    from planner.engine.engine import home_store
+
+    marker = home_store(home)
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info.get("cmdline") or []
-        if "commit" in cmdline and "--background" in cmdline and marker in cmdline:
+        if "planner.engine.committer" in cmdline and (marker in cmdline or f"file:{marker}" in cmdline):
             found.append(proc)
     return found
 

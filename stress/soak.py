@@ -164,7 +164,7 @@ def prepare(home: Path, tasks: int, seed: int) -> list[str]:
     """The project, imported, in working mode, snapshotted; every capability its tasks need."""
     from fixtures.generators import generate_complex_project
     from planner import Planner
-    from planner.importing import import_plan, read_fixture
+    from planner.plans.importing import import_plan, read_fixture
 
     plan = generate_complex_project(tasks, seed=seed).to_dict()
     with Planner.open(home, PROJECT, create=True) as p:

@@ -63,7 +63,7 @@ class PlannerWork:
 
     def __init__(self, order: dict[str, Any], agent: str):
         from planner import Planner
-        from planner.errors import DomainError, StaleLease
+        from planner.domain.errors import DomainError, StaleLease
 
         from .verify import Journal
 
@@ -82,7 +82,7 @@ class PlannerWork:
         self.completed = False
 
     def register(self) -> None:
-        from planner import events as ev
+        from planner.domain import events as ev
 
         c = uuid.uuid4().hex
         if self.planner.execute(ev.RegisterAgent(agent=self.agent, capabilities=tuple(self.capabilities),
@@ -162,7 +162,7 @@ class ControlWork:
     refusals = lost = ()
 
     def __init__(self, order: dict[str, Any], agent: str):
-        import planner.engine  # noqa: F401  (the planner's engine loaded, as in an agent)
+        import planner.engine.engine  # noqa: F401  (the planner's engine loaded, as in an agent)
 
         self.rng = random.Random(f"{order['seed']}:{agent}")
 

@@ -57,7 +57,7 @@ class PlannerSide:
     def __init__(self, target: dict[str, Any], agent: str):
         from eventstore import EventStoreError
         from planner import Planner
-        from planner.errors import DomainError, StaleLease
+        from planner.domain.errors import DomainError, StaleLease
 
         from .verify import Journal
 
@@ -69,7 +69,7 @@ class PlannerSide:
         self.lost = (StaleLease,)
 
     def register(self) -> None:
-        from planner import events as ev
+        from planner.domain import events as ev
 
         c = uuid.uuid4().hex
         if self.planner.execute(ev.RegisterAgent(agent=self.agent, command_id=c)):

@@ -179,7 +179,7 @@ def prepare_stores(work: Path, name: str, fixture: dict[str, Any], systems: list
                    ) -> dict[str, dict[str, Any]]:
     """Fresh stores named ``name`` holding ``fixture`` for each system; the target each agent opens."""
     from planner import Planner
-    from planner.importing import import_plan, read_fixture
+    from planner.plans.importing import import_plan, read_fixture
 
     targets: dict[str, dict[str, Any]] = {}
     if SP in systems:

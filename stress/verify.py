@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.journal import Journal  # noqa: F401 - the runners' half: writing journals
+from planner.engine.journal import Journal  # noqa: F401 - the runners' half: writing journals
 
 from .model import Model, Violation
 

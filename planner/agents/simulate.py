@@ -21,7 +21,7 @@ One job, for a task of effort ``e`` hours:
 Every draw comes from ``random.Random("seed:task:attempt")``: the same seed
 gives the same durations and outcomes for the same task and attempt, whichever
 worker runs it. The job never sleeps itself: it states its next deadline and
-the worker's loop wakes it then (:mod:`planner.worker`). O(1) per call.
+the worker's loop wakes it then (:mod:`planner.agents.worker`). O(1) per call.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class Simulation:
         if not self.time_scale >= 0:
             problems.append(f"--time-scale must be >= 0 seconds per effort hour, not {self.time_scale!r}")
         if problems:
-            from .errors import DomainError
+            from planner.domain.errors import DomainError
 
             raise DomainError("; ".join(problems))
 

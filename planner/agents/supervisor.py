@@ -1,6 +1,6 @@
 """``planner work``: start N worker processes and keep them going.
 
-Each worker (:mod:`planner.worker`) is one agent, ``PREFIX-1`` .. ``PREFIX-N``,
+Each worker (:mod:`planner.agents.worker`) is one agent, ``PREFIX-1`` .. ``PREFIX-N``,
 in a process of its own. The supervisor:
 
 * **starts them fast.** It imports the planner once (the engine, the event
@@ -61,7 +61,7 @@ from typing import Any
 
 import psutil
 
-from .simulate import Simulation
+from planner.agents.simulate import Simulation
 
 MB = 1024 * 1024
 
@@ -119,7 +119,7 @@ class Supervisor:
 
     def __init__(self, options: WorkOptions, say: Callable[[str, str | None, str, dict[str, Any]], None],
                  display: Any = None):
-        from .errors import DomainError
+        from planner.domain.errors import DomainError
 
         o = options
         if o.agents < 1:
@@ -145,7 +145,7 @@ class Supervisor:
         self.exit_code = 0
         self.capabilities: tuple[str, ...] = ()
         self.max_rss = 0
-        self.planner: Any = None
+        self.service: Any = None  # planner.service.service.Service: all the supervisor asks and tells
         self._by_pid: dict[int, _Slot] = {}
         self._signals: list[int] = []
         self._selector = selectors.DefaultSelector()
@@ -158,15 +158,15 @@ class Supervisor:
     # -- the whole run ---------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Start the workers, supervise them until stopped; the summary (see :meth:`summary`)."""
-        from .engine import Planner
+        from planner.service.service import Service
 
         o = self.options
         self._started = time.monotonic()
-        self.planner = Planner.open(o.home, o.project)
+        self.service = Service.open(o.home, o.project)
         try:
             self._check_project()
             if o.command is not None:
-                from .worker import check_template
+                from planner.agents.worker import check_template
 
                 check_template(o.command)
             self._preload()
@@ -186,35 +186,34 @@ class Supervisor:
                 _restore_signals(old)
             return self.summary()
         finally:
-            self.planner.close(archive=True)  # a clean shutdown: what the agents did goes to git
+            self.service.close(archive=True)  # a clean shutdown: what the agents did goes to git
             self._selector.close()
             os.close(self._wake_r)
             os.close(self._wake_w)
 
     def _check_project(self) -> None:
-        from .errors import DomainError
+        from planner.domain.errors import DomainError
 
-        o, p = self.options, self.planner
-        p.refresh()
-        graph = p.graph
-        if graph.mode != "working" and o.until_idle:
+        o, s = self.options, self.service
+        status = s.status()
+        if status["mode"] != "working" and o.until_idle:
             raise DomainError(f"project {o.project} is in planning mode, where claims are paused: "
                               "run `planner mode working` first")
         if o.capabilities is None:
-            self.capabilities = tuple(sorted({c for n in graph.tasks.values() for c in n.capabilities}))
+            self.capabilities = tuple(s.capabilities())
         else:
             self.capabilities = tuple(o.capabilities)
         now = time.time()
         for slot in self.slots:
-            known = graph.agents.agents.get(slot.agent)
-            if known is None or not known.active:
+            known = s.agent(slot.agent)
+            if known is None or not known["active"]:
                 continue
-            silent = now - known.last_seen
-            if silent < graph.lease_ttl:
+            silent = now - known["last_seen"]
+            if silent < status["lease_ttl"]:
                 raise DomainError(f"agent {slot.agent} is registered and was heard from {silent:.0f} s ago: is "
                                   f"another `planner work --prefix {o.prefix}` running? Choose another --prefix, "
                                   f"or `planner agent deregister {slot.agent}`")
-            p.deregister_agent(slot.agent, reason=f"taken over by a new `planner work` (silent for {silent:.0f} s)")
+            s.deregister_agent(slot.agent, reason=f"taken over by a new `planner work` (silent for {silent:.0f} s)")
 
     @staticmethod
     def _preload() -> None:
@@ -223,12 +222,12 @@ class Supervisor:
         import tempfile  # noqa: F401
 
         import eventstore.follow  # noqa: F401
-
-        from . import decide, events, leasing, simulate, worker  # noqa: F401
+        from planner.agents import simulate, worker  # noqa: F401
+        from planner.domain import decide, events, leasing  # noqa: F401
 
     # -- processes ---------------------------------------------------------------------
     def _spawn(self, slot: _Slot) -> None:
-        from .worker import EXIT_ERROR
+        from planner.agents.worker import EXIT_ERROR
 
         r, w = os.pipe()
         for stream in (sys.stdout, sys.stderr):
@@ -265,7 +264,7 @@ class Supervisor:
 
     def _child(self, slot: _Slot, r: int, w: int) -> int:
         """In the forked worker: a clean process state, then the worker's loop."""
-        from .worker import WorkerConfig, run_worker
+        from planner.agents.worker import WorkerConfig, run_worker
 
         parent = os.getppid()
         signal.set_wakeup_fd(-1)
@@ -355,7 +354,7 @@ class Supervisor:
             # else: an orphan of a dead worker's command (we are its subreaper): reaped
 
     def _exited(self, slot: _Slot, status: int) -> None:
-        from .worker import EXIT_DEREGISTERED
+        from planner.agents.worker import EXIT_DEREGISTERED
 
         self._read(slot, final=True)
         code = os.waitstatus_to_exitcode(status)
@@ -396,24 +395,23 @@ class Supervisor:
         """What a dead worker held: each lease ended (as a failed attempt when ``failed``: back
         to pending while attempts are left), then the agent deregistered. Refusals (the lease
         expired meanwhile, the agent is gone already) are fine: someone settled it first."""
-        from .errors import DomainError
+        from planner.domain.errors import DomainError
 
-        p = self.planner
-        p.refresh()
-        known = p.graph.agents.agents.get(agent)
+        s = self.service
+        known = s.agent(agent)
         if known is None:
             return []
         # its leases as they are now: a token, not "whoever holds the task later", which
         # after an expiry and a claim between two of our commands would be another agent
-        held = {task: p.graph.agents.leases[task].token for task in sorted(known.held)}
+        held = {lease["task"]: lease["token"] for lease in known["leases"]}
         if failed:
             for task, token in held.items():
                 try:  # (a stale token, if it expired meanwhile, is refused and changes nothing)
-                    p.transition(task, "failed", reason=reason, token=token, by="supervisor")
+                    s.set_state(task, "failed", reason=reason, token=token, by="supervisor")
                 except DomainError:
                     pass
         try:
-            p.deregister_agent(agent, reason=reason)
+            s.deregister_agent(agent, reason=reason)
         except DomainError:
             pass
         return list(held)
@@ -447,7 +445,6 @@ class Supervisor:
             if now >= next_tick:
                 next_tick = now + o.refresh
                 self._sample()
-                self.planner.refresh()
                 if o.until_idle and self._idle():
                     self.stopped_by = "idle"
                     return
@@ -463,13 +460,12 @@ class Supervisor:
     def _idle(self) -> bool:
         """No task is held, and none that these agents could do is ready (or nothing can be
         claimed at all: the project was switched to planning mode)."""
-        graph = self.planner.graph
-        if graph.agents.leases:
+        status = self.service.status()
+        if status["held"]:
             return False
-        if graph.mode != "working":
+        if status["mode"] != "working":
             return True
-        caps, tasks = set(self.capabilities), graph.tasks
-        return not any(caps.issuperset(tasks[key[-1]].capabilities) for key in graph.ready)
+        return not self.service.ready(limit=1, capabilities=self.capabilities)
 
     def _sample(self) -> None:
         """CPU % and RSS of every worker with its commands; the memory limit."""
@@ -553,9 +549,7 @@ class Supervisor:
     # -- results -------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
         """What happened: how it stopped, each agent's starts, crashes, memory, and the tasks."""
-        p = self.planner
-        p.refresh()
-        stats = p.stats()
+        stats = self.service.status()
         by_state = stats["leaves_by_state"]
         problems = list(self.problems)
         if self.options.until_idle and self.stopped_by == "idle":
@@ -612,18 +606,16 @@ class LiveTable:
     def _table(self, sup: Supervisor) -> Any:
         from rich.table import Table
 
-        graph = sup.planner.graph
-        leaves = sum(graph.counts.values())
-        done = graph.counts.get("completed", 0)
-        now = time.time()
-        title = (f"{sup.options.project}: {done}/{leaves} done, {len(graph.ready)} ready, "
-                 f"{len(graph.agents.leases)} held; supervisor {sup.max_rss / MB:.0f} MB")
+        status = sup.service.status()
+        progress = status["progress"]
+        title = (f"{sup.options.project}: {progress['completed']}/{progress['leaves']} done, {status['ready']} ready, "
+                 f"{status['held']} held; supervisor {sup.max_rss / MB:.0f} MB")
         table = Table("agent", "pid", "state", "task", "CPU %", "RSS MB", "restarts", title=title)
-        board = graph.agents
+        agents = {a["id"]: a for a in sup.service.agents()}
         for s in sup.slots:
-            agent = board.agents.get(s.agent)
-            held = sorted(agent.held) if agent is not None and agent.active else []
-            tasks = ", ".join(f"{t} ({board.leases[t].expires_at - now:.0f} s)" for t in held) or "-"
+            agent = agents.get(s.agent)
+            held = agent["leases"] if agent is not None and agent["active"] else []
+            tasks = ", ".join(f"{x['task']} ({x['expires_in']:.0f} s)" for x in held) or "-"
             running = s.state == "running"
             table.add_row(s.agent, str(s.pid or "-"), s.state, tasks, f"{s.cpu:.0f}" if running else "-",
                           f"{s.rss / MB:.0f}" if running else "-", str(s.crashes))

@@ -1,7 +1,7 @@
 """A worker: one agent process that claims ready tasks, works on them under leases, and reports.
 
-``python -m planner.worker HOME PROJECT --agent NAME (--exec 'TEMPLATE' | --simulate) [...]``
-runs one in the foreground; ``planner work`` (:mod:`planner.supervisor`) runs and
+``python -m planner.agents.worker HOME PROJECT --agent NAME (--exec 'TEMPLATE' | --simulate) [...]``
+runs one in the foreground; ``planner work`` (:mod:`planner.agents.supervisor`) runs and
 supervises many. The loop, in the main thread::
 
     register the agent
@@ -56,7 +56,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .simulate import SimulatedJob, Simulation
+from planner.agents.simulate import SimulatedJob, Simulation
 
 EXIT_STOPPED, EXIT_DEREGISTERED, EXIT_ERROR = 0, 3, 70
 #: the tail of a failed command's output kept as the failure's reason
@@ -80,14 +80,14 @@ class WorkerConfig:
     grace: float = 3.0  # seconds a command gets between SIGTERM and SIGKILL when stopped
     output_dir: str | None = None
     kind: str = "ai"
-    journal_dir: str | None = None  # journal acknowledged commands to DIR/AGENT.jsonl (planner.journal)
+    journal_dir: str | None = None  # journal acknowledged commands to DIR/AGENT.jsonl (planner.engine.journal)
 
 
 def fill(template: str, task: dict[str, Any], what: str = "command") -> list[str]:
     """The words of ``template`` with the task's placeholders filled in, one word at a time
     (a title with spaces stays one argument). Raises DomainError for an empty or unsplittable
     template. O(len(template))."""
-    from .errors import DomainError
+    from planner.domain.errors import DomainError
 
     try:
         words = shlex.split(template)
@@ -109,7 +109,7 @@ def check_template(template: str) -> list[str]:
     empty, or (when the program is not a placeholder) a program that is not found."""
     import shutil
 
-    from .errors import DomainError
+    from planner.domain.errors import DomainError
 
     argv = fill(template, {"id": "ID", "title": "TITLE", "description": "", "effort": 1.0})
     program = shlex.split(template)[0]
@@ -122,7 +122,7 @@ class CommandJob:
     """One attempt at a task by running the command template, then the task's verify command."""
 
     def __init__(self, config: WorkerConfig, task: dict[str, Any], lease: Any, now: float):
-        self.task, self.token, self.attempt = task["id"], lease.token, lease.attempt
+        self.task, self.token, self.attempt = task["id"], lease["token"], lease["attempt"]
         self._timeout = config.timeout
         phases = [("command", config.command or "")]
         if task.get("verify_command"):
@@ -130,12 +130,12 @@ class CommandJob:
         self._phases = phases
         self._task = task
         self._env = {**os.environ, "PLANNER_TASK_ID": task["id"], "PLANNER_TASK_TITLE": task["title"],
-                     "PLANNER_TASK_JSON": json.dumps(task, default=str), "PLANNER_LEASE_TOKEN": str(lease.token),
+                     "PLANNER_TASK_JSON": json.dumps(task, default=str), "PLANNER_LEASE_TOKEN": str(lease["token"]),
                      "PLANNER_AGENT": config.agent, "PLANNER_HOME": os.path.abspath(config.home),
                      "PLANNER_PROJECT": config.project}
         if config.output_dir:
             os.makedirs(config.output_dir, exist_ok=True)
-            self._out = open(os.path.join(config.output_dir, f"{task['id']}.{lease.attempt}.log"), "w+b")  # noqa: SIM115
+            self._out = open(os.path.join(config.output_dir, f"{task['id']}.{lease['attempt']}.log"), "w+b")  # noqa: SIM115
         else:
             self._out = tempfile.TemporaryFile()  # noqa: SIM115 - closed in _close
         self._phase = -1
@@ -146,7 +146,7 @@ class CommandJob:
 
     def _next(self, now: float) -> tuple[str, str] | None:
         """Start the next phase; its failure, or None once it runs."""
-        from .errors import DomainError
+        from planner.domain.errors import DomainError
 
         self._phase += 1
         name, template = self._phases[self._phase]
@@ -253,7 +253,8 @@ class Worker:
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wake_r, selectors.EVENT_READ)
         self._next_heartbeat = 0.0
-        self.planner: Any = None
+        self.service: Any = None  # planner.service.service.Service: all the worker asks and tells
+        self._mode = "planning"  # the project's mode as last seen
 
     # -- the process's signals -------------------------------------------------
     def _install_signals(self) -> None:
@@ -291,8 +292,8 @@ class Worker:
         seen = from_seq - 1
         while not self.stopping.is_set():
             try:
-                for record in self.planner.log.follow(seen + 1, timeout=None, stop_event=self.stopping):
-                    seen = record.seq
+                for event in self.service.follow(seen + 1, timeout=None, stop_event=self.stopping):
+                    seen = event["seq"]
                     self._wake()
             except Exception as exc:  # a watcher that dies would leave the worker deaf
                 print(f"{self.config.agent}: watching the log failed ({exc!r}); watching again", flush=True)
@@ -300,8 +301,8 @@ class Worker:
 
     # -- the loop ----------------------------------------------------------------
     def run(self) -> int:
-        from .engine import Planner
-        from .errors import DomainError, UnknownAgent
+        from planner.domain.errors import DomainError, UnknownAgent
+        from planner.service.service import Service
 
         c = self.config
         self._install_signals()
@@ -309,15 +310,16 @@ class Worker:
         if c.journal_dir:
             os.makedirs(c.journal_dir, exist_ok=True)
             journal = os.path.join(c.journal_dir, f"{c.agent}.jsonl")
-        self.planner = p = Planner.open(c.home, c.project, journal=journal)
+        self.service = s = Service.open(c.home, c.project, journal=journal)
         watcher = None
         code = EXIT_STOPPED
         try:
-            p.register_agent(c.agent, capabilities=c.capabilities, capacity=c.capacity, kind=c.kind)
+            s.register_agent(c.agent, capabilities=c.capabilities, capacity=c.capacity, kind=c.kind)
             # renewals and heartbeats are asked for every ttl/4 of the shorter of the lease's TTL
             # and the project's (by which a silent agent's leases expire)
-            self.ttl = min(c.ttl or p.graph.lease_ttl, p.graph.lease_ttl)
-            watcher = threading.Thread(target=self._follow, args=(p.graph.seq + 1,), name="log-watcher", daemon=True)
+            project_ttl = s.status()["lease_ttl"]
+            self.ttl = min(c.ttl or project_ttl, project_ttl)
+            watcher = threading.Thread(target=self._follow, args=(s.seq + 1,), name="log-watcher", daemon=True)
             watcher.start()
             while not self.stopping.is_set():
                 self._wait(0)
@@ -330,7 +332,7 @@ class Worker:
                 self._heartbeat(now)
                 while len(self.jobs) < c.capacity and not self.stopping.is_set() and self._something_fits():
                     try:
-                        lease = p.claim(c.agent, ttl=c.ttl)
+                        lease = s.claim(c.agent, ttl=c.ttl)
                     except UnknownAgent:
                         raise
                     except DomainError:  # planning mode, full: the log will say when that changes
@@ -347,22 +349,20 @@ class Worker:
             self._stop_all(deregister=code == EXIT_STOPPED)
             if watcher is not None:
                 watcher.join(5.0)
-            p.close()
+            s.close()
         return code
 
     def _something_fits(self) -> bool:
         """Lock-free: is a claim worth the lock? A ready task this agent can do, or a lease due
         to expire (the claim writes the expiry, and may then get the task). O(ready) at worst."""
-        p = self.planner
-        p.refresh()
-        graph = p.graph
-        if graph.mode != "working":
+        s = self.service
+        self._mode = s.status()["mode"]
+        if self._mode != "working":
             return False
-        if graph.agents.next_due(graph.lease_ttl) <= time.time():
+        expiry = s.next_expiry()
+        if expiry is not None and expiry <= time.time():
             return True
-        caps = set(self.config.capabilities)
-        tasks = graph.tasks
-        return any(caps.issuperset(tasks[key[-1]].capabilities) for key in graph.ready)
+        return bool(s.ready(limit=1, capabilities=self.config.capabilities))
 
     def _timeout(self) -> float:
         """Seconds until the loop has something to do without being woken."""
@@ -370,65 +370,64 @@ class Worker:
         due = [self._next_heartbeat]
         for running in self.jobs.values():
             due += [running.next_renew, running.job.deadline()]
-        graph = self.planner.graph
-        if len(self.jobs) < self.config.capacity and graph.mode == "working":
-            expiry = graph.agents.next_due(graph.lease_ttl) - time.time()
-            if expiry != float("inf"):
-                due.append(now + max(expiry, 0.0) + 0.01)
+        if len(self.jobs) < self.config.capacity and self._mode == "working":
+            expiry = self.service.next_expiry()
+            if expiry is not None:
+                due.append(now + max(expiry - time.time(), 0.0) + 0.01)
         return min(max(min(due) - now, 0.005), 60.0)
 
-    def _start(self, lease: Any) -> None:
-        from .errors import DomainError
+    def _start(self, lease: dict[str, Any]) -> None:
+        from planner.domain.errors import DomainError
 
-        p, c = self.planner, self.config
+        s, c = self.service, self.config
+        task_id, token = lease["task"], lease["token"]
         try:
-            p.transition(lease.id, "in_progress", token=lease.token, by=c.agent)
+            task = s.set_state(task_id, "in_progress", token=token, by=c.agent)
         except DomainError as exc:  # lost it already, or it must wait now (a dependency added since)
-            print(f"{c.agent}: could not start {lease.id}: {exc}", flush=True)
+            print(f"{c.agent}: could not start {task_id}: {exc}", flush=True)
             try:  # give it back rather than sit on it until it expires and costs an attempt
-                p.release(lease.id, lease.token, reason=f"could not start: {exc}")
+                s.release(task_id, token, reason=f"could not start: {exc}")
             except DomainError:
                 pass  # (it had expired: nothing of ours to give back)
             return
-        task = p.task(lease.id, refresh=False)
         now = time.monotonic()
         if c.simulation is not None:
-            job: Any = SimulatedJob(c.simulation, task, lease.attempt, c.agent,
-                                    lambda notes, data: self._checkpoint(lease.id, lease.token, notes, data), now)
+            job: Any = SimulatedJob(c.simulation, task, lease["attempt"], c.agent,
+                                    lambda notes, data: self._checkpoint(task_id, token, notes, data), now)
         else:
             job = CommandJob(c, task, lease, now)
-        running = _Running(job, lease.id, lease.token, now + self.ttl / 4)
-        self.jobs[lease.id] = running
+        running = _Running(job, task_id, token, now + self.ttl / 4)
+        self.jobs[task_id] = running
         outcome = job.poll(now)
         if outcome is not None:  # it could not even start (or has nothing to do)
             self._report(running, *outcome)
 
     def _checkpoint(self, task: str, token: int, notes: str, data: dict[str, Any]) -> None:
-        from .errors import DomainError
+        from planner.domain.errors import DomainError
 
         try:
-            self.planner.checkpoint(task, notes=notes, data=data, by=self.config.agent, token=token)
+            self.service.checkpoint(task, notes=notes, data=data, by=self.config.agent, token=token)
         except DomainError as exc:
             print(f"{self.config.agent}: checkpoint of {task} refused: {exc}", flush=True)
 
     def _report(self, running: _Running, state: str, reason: str) -> None:
-        from .errors import DomainError
+        from planner.domain.errors import DomainError
 
         self.jobs.pop(running.task, None)
         try:
-            self.planner.transition(running.task, state, reason=reason, token=running.token, by=self.config.agent)
+            self.service.set_state(running.task, state, reason=reason, token=running.token, by=self.config.agent)
         except DomainError as exc:  # the lease ran out and went to someone else: our result is void
             print(f"{self.config.agent}: {running.task} {state}, but the result was refused: {exc}", flush=True)
 
     def _renew(self, now: float) -> None:
-        from .errors import DomainError
+        from planner.domain.errors import DomainError
 
         for running in list(self.jobs.values()):
             if now < running.next_renew:
                 continue
             running.next_renew = now + self.ttl / 4
             try:
-                self.planner.renew(running.task, running.token, ttl=self.config.ttl)
+                self.service.renew(running.task, running.token, ttl=self.config.ttl)
             except DomainError as exc:  # expired (we were too slow) and maybe re-assigned: let go
                 print(f"{self.config.agent}: lost the lease on {running.task} ({exc}); stopping that job",
                       flush=True)
@@ -438,18 +437,18 @@ class Worker:
     def _heartbeat(self, now: float) -> None:
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.ttl / 4
-            self.planner.heartbeat(self.config.agent)
+            self.service.heartbeat(self.config.agent)
 
     def _stop_all(self, deregister: bool) -> None:
         """Stop every job (commands: SIGTERM, ``grace``, SIGKILL), then deregister: the tasks
         still held go back to pending, with their checkpoints, without using up an attempt."""
-        from .errors import DomainError
+        from planner.domain.errors import DomainError
 
         for running in list(self.jobs.values()):
             running.job.stop(self.config.grace, self._sleep)
         if deregister:
             try:
-                self.planner.deregister_agent(self.config.agent, reason="worker stopped")
+                self.service.deregister_agent(self.config.agent, reason="worker stopped")
             except DomainError:
                 pass
         self.jobs.clear()
@@ -469,7 +468,7 @@ def _signal_name(number: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m planner.worker", description="One agent process.")
+    parser = argparse.ArgumentParser(prog="python -m planner.agents.worker", description="One agent process.")
     parser.add_argument("home")
     parser.add_argument("project")
     parser.add_argument("--agent", required=True)
@@ -487,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir")
     parser.add_argument("--journal-dir")
     args = parser.parse_args(argv)
-    from .errors import DomainError
+    from planner.domain.errors import DomainError
 
     try:
         if args.command:
@@ -497,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
                                        args.capacity, args.ttl, args.timeout, output_dir=args.output_dir,
                                        journal_dir=args.journal_dir))
     except DomainError as exc:
-        print(f"planner.worker: {exc}", file=sys.stderr)
+        print(f"planner.agents.worker: {exc}", file=sys.stderr)
         return 2
 
 

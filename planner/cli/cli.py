@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("task")
     plan.add_argument("--exec", dest="exec_command", required=True, metavar="'COMMAND TEMPLATE'",
                       help="run without a shell; {task} and {title} are filled in; the context comes on "
-                           "stdin as JSON, subtasks go to stdout as JSON (e.g. 'python -m planner.example_decomposer')")
+                           "stdin as JSON, subtasks go to stdout as JSON (e.g. 'python -m planner.plans.example_decomposer')")
     plan.add_argument("--depth", type=int, default=1, help="levels to split, the new subtasks in turn (default 1)")
     plan.add_argument("--timeout", type=float, default=300.0, help="seconds per program run (default 300)")
     exp = sub.add_parser("export", parents=[common], help="write the project as json (re-importable), dot or mermaid")
@@ -156,9 +156,8 @@ def _agent_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     assign.add_argument("--ttl", type=float, metavar="SECONDS")
     sub.add_parser("reap", parents=[common], help="expire the leases that have run out")
     sub.add_parser("agents", parents=[common], help="agents: health, load, leases")
-    commit = sub.add_parser("commit", parents=[common],
+    sub.add_parser("commit", parents=[common],
                             help="commit what is not archived yet to the project's git archive")
-    commit.add_argument("--background", action="store_true", help=argparse.SUPPRESS)  # (started by a writer)
     restore = sub.add_parser("restore", parents=[common],
                              help="rebuild a damaged log from the git archive plus the intact events after it")
     restore.add_argument("--to", metavar="TAG|REV", help="go back to a recovery point (discards later events, "
@@ -251,8 +250,7 @@ def _validation_error(exc: Exception) -> bool:
 
 def _is_user_error(exc: Exception) -> bool:
     from eventstore import EventStoreError
-
-    from .errors import DomainError
+    from planner.domain.errors import DomainError
 
     return isinstance(exc, DomainError | EventStoreError) or _validation_error(exc)
 
@@ -266,20 +264,20 @@ def _one_line(exc: Exception) -> str:
 
 
 def _open(args: Any, create: bool = False):
-    from .engine import Planner
+    from planner.service.service import Service
 
-    return Planner.open(args.home, args.project, create=create)
+    return Service.open(args.home, args.project, create=create)
 
 
 def _run(args: Any) -> tuple[int, Any, Any]:
     """Do the command; return (exit code, JSON payload, a function that prints it for people)."""
     if args.command == "init":
-        from .engine import Planner
+        from planner.service.service import Service
 
-        with Planner.open(args.home, args.project, create=True, max_depth=args.max_depth,
+        with Service.open(args.home, args.project, create=True, max_depth=args.max_depth,
                           description=args.description, lease_ttl=args.lease_ttl,
-                          max_attempts=args.max_attempts) as p:
-            stats = p.stats()
+                          max_attempts=args.max_attempts) as s:
+            stats = s.status()
         return 0, stats, lambda: print(f"project {args.project} ready in {args.home}")
     if args.command == "replay":
         return _replay(args)
@@ -289,66 +287,54 @@ def _run(args: Any) -> tuple[int, Any, Any]:
         return _import(args)
     if args.command == "work":
         return _work(args)
-    with _open(args) as p:
+    with _open(args) as s:
         if args.command in _AGENT_COMMANDS:
-            return _AGENT_COMMANDS[args.command](p, args)
+            return _AGENT_COMMANDS[args.command](s, args)
         if args.command == "add":
-            task = p.add_task(args.title, id=args.id, parent=args.parent, depends_on=args.after,
-                              priority=args.priority, effort=args.effort, capabilities=args.cap,
-                              description=args.description, verify_command=args.verify_command)
-            return 0, {"id": task}, lambda: print(task)
+            added = s.add_task(args.title, id=args.id, parent=args.parent, depends_on=args.after,
+                               priority=args.priority, effort=args.effort, capabilities=args.cap,
+                               description=args.description, verify_command=args.verify_command)
+            return 0, added, lambda: print(added["id"])
         if args.command == "edit":
-            changes = {k: v for k, v in (("title", args.title), ("description", args.description),
-                                         ("priority", args.priority), ("effort", args.effort),
-                                         ("capabilities", tuple(args.cap) if args.cap else None)) if v is not None}
-            p.edit_task(args.task, **changes)
-            return 0, p.task(args.task), None
+            task = s.edit_task(args.task, title=args.title, description=args.description, priority=args.priority,
+                               effort=args.effort, capabilities=tuple(args.cap) if args.cap else None)
+            return 0, task, None
         if args.command == "dep":
-            (p.add_dependency if args.action == "add" else p.remove_dependency)(args.task, args.depends_on)
-            return 0, p.task(args.task), None
+            task = (s.add_dependency if args.action == "add" else s.remove_dependency)(args.task, args.depends_on)
+            return 0, task, None
         if args.command == "move":
-            p.move_task(args.task, None if args.top else args.parent)
-            return 0, p.task(args.task), None
+            return 0, s.move_task(args.task, None if args.top else args.parent), None
         if args.command == "set":
-            p.transition(args.task, args.state, reason=args.reason, by=args.by, token=args.token)
-            return 0, p.task(args.task), None
+            task = s.set_state(args.task, args.state, reason=args.reason, by=args.by, token=args.token)
+            return 0, task, None
         if args.command == "mode":
-            p.set_mode(args.mode)
-            return 0, p.stats(), None
+            return 0, s.set_mode(args.mode), None
         if args.command == "show":
-            task = p.task(args.task)
+            task = s.show(args.task)
             return 0, task, lambda: _print_task(task)
         if args.command == "ready":
-            rows = p.ready_tasks(args.limit)
+            rows = s.ready(args.limit)
             return 0, rows, lambda: _print_table(rows, ["id", "priority", "effort", "weight", "title"])
         if args.command == "status":
-            stats = p.stats()
+            stats = s.status()
             return 0, stats, lambda: _print_status(stats)
         if args.command == "plan":
-            from .planning import decompose
-
-            added = decompose(p, args.task, args.exec_command, depth=args.depth, timeout=args.timeout)
+            added = s.decompose(args.task, args.exec_command, depth=args.depth, timeout=args.timeout)
             return 0, {"added": added}, lambda: print(f"{len(added)} subtasks added under {args.task}"
                                                       + (": " + ", ".join(added) if added else ""))
         if args.command == "export":
-            return _export(p, args)
+            return _export(s, args)
         if args.command == "analyze":
-            report = p.analysis(top=args.top)
+            report = s.analyze(top=args.top)
             return 0, report, lambda: _print_analysis(report)
         if args.command == "tree":
-            tree = _tree(p)
+            tree = s.tree()
             return 0, tree, lambda: _print_tree(tree)
         if args.command == "history":
-            p.task(args.task)  # UnknownTask for an unknown id
-            events = [r.to_dict() for r in p.log.read() if _mentions(r.data, args.task)]
+            events = s.history(args.task)
             return 0, events, lambda: [print(f"{e['seq']:>6}  {e['ts']}  {e['type']:<22} {json.dumps(e['data'])}")
                                        for e in events]
     raise AssertionError(args.command)
-
-
-def _lease(event: Any) -> dict[str, Any]:
-    return {"task": event.id, "agent": event.agent, "token": event.token, "expires_at": event.expires_at,
-            "attempt": event.attempt, "at": event.at}
 
 
 def _in(expires_at: float) -> str:
@@ -357,40 +343,37 @@ def _in(expires_at: float) -> str:
     return f"{expires_at - time.time():.0f} s"
 
 
-def _agent(p: Any, args: Any) -> tuple[int, Any, Any]:
+def _agent(s: Any, args: Any) -> tuple[int, Any, Any]:
     if args.verb == "register":
-        p.register_agent(args.name, capabilities=args.cap, capacity=args.capacity, kind=args.kind)
+        row = s.register_agent(args.name, capabilities=args.cap, capacity=args.capacity, kind=args.kind)
     elif args.verb == "deregister":
-        p.deregister_agent(args.name, reason=args.reason)
+        row = s.deregister_agent(args.name, reason=args.reason)
     else:
-        p.heartbeat(args.name)
-    row = next(a for a in p.agents() if a["id"] == args.name)
+        row = s.heartbeat(args.name)
     what = {"register": "registered", "deregister": "deregistered", "heartbeat": "heard from"}[args.verb]
     return 0, row, lambda: print(f"{args.name} {what}")
 
 
-def _claim(p: Any, args: Any) -> tuple[int, Any, Any]:
-    lease = p.claim(args.agent, task=args.task, ttl=args.ttl)
+def _claim(s: Any, args: Any) -> tuple[int, Any, Any]:
+    lease = s.claim(args.agent, task=args.task, ttl=args.ttl)
     if lease is None:
         return 0, None, lambda: print(f"nothing ready that {args.agent} can do")
-    return 0, _lease(lease), lambda: print(f"{lease.id} leased to {lease.agent}: token {lease.token}, expires in "
-                                           f"{_in(lease.expires_at)} (attempt {lease.attempt})")
+    return 0, lease, lambda: print(f"{lease['task']} leased to {lease['agent']}: token {lease['token']}, expires in "
+                                   f"{_in(lease['expires_at'])} (attempt {lease['attempt']})")
 
 
-def _renew(p: Any, args: Any) -> tuple[int, Any, Any]:
-    p.renew(args.task, args.token, ttl=args.ttl)
-    lease = p.task(args.task)["lease"]
+def _renew(s: Any, args: Any) -> tuple[int, Any, Any]:
+    lease = s.renew(args.task, args.token, ttl=args.ttl)
     return 0, lease, lambda: print(f"{args.task}: token {args.token} expires in {_in(lease['expires_at'])}")
 
 
-def _release(p: Any, args: Any) -> tuple[int, Any, Any]:
-    p.release(args.task, args.token, reason=args.reason)
-    task = p.task(args.task)
+def _release(s: Any, args: Any) -> tuple[int, Any, Any]:
+    task = s.release(args.task, args.token, reason=args.reason)
     return 0, task, lambda: print(f"{args.task} released: {task['state']}")
 
 
-def _checkpoint(p: Any, args: Any) -> tuple[int, Any, Any]:
-    from .errors import DomainError
+def _checkpoint(s: Any, args: Any) -> tuple[int, Any, Any]:
+    from planner.domain.errors import DomainError
 
     data: Any = {}
     if args.data is not None:
@@ -400,34 +383,31 @@ def _checkpoint(p: Any, args: Any) -> tuple[int, Any, Any]:
             raise DomainError(f"--data is not JSON: {exc}") from None
         if not isinstance(data, dict):
             raise DomainError(f"--data must be a JSON object, not {type(data).__name__}: {args.data[:60]!r}")
-    p.checkpoint(args.task, notes=args.notes, data=data, by=args.by, token=args.token)
-    saved = p.task(args.task)["checkpoint"]
+    saved = s.checkpoint(args.task, notes=args.notes, data=data, by=args.by, token=args.token)
     return 0, saved, lambda: print(f"{args.task}: checkpoint saved (seq {saved['seq']})")
 
 
-def _assign(p: Any, args: Any) -> tuple[int, Any, Any]:
-    leases = [_lease(e) for e in p.assign(args.agent, ttl=args.ttl)]
+def _assign(s: Any, args: Any) -> tuple[int, Any, Any]:
+    leases = s.assign(args.agent, ttl=args.ttl)
     return 0, leases, lambda: print("\n".join(f"{x['task']} -> {x['agent']} (token {x['token']})" for x in leases)
                                     or "nothing to assign")
 
 
-def _reap(p: Any, args: Any) -> tuple[int, Any, Any]:
-    expired = [{"task": e.id, "token": e.token, "agent": e.agent, "reason": e.reason} for e in p.reap()]
+def _reap(s: Any, args: Any) -> tuple[int, Any, Any]:
+    expired = s.reap()
     return 0, expired, lambda: print("\n".join(f"expired {x['task']} (held by {x['agent']}, token {x['token']}): "
                                                 f"{x['reason']}" for x in expired) or "no lease had run out")
 
 
-def _agents(p: Any, args: Any) -> tuple[int, Any, Any]:
-    from .watch import agents_view
-
-    rows = agents_view(p)
+def _agents(s: Any, args: Any) -> tuple[int, Any, Any]:
+    rows = s.agents()
     return 0, rows, lambda: _print_agents(rows)
 
 
-def _watch(p: Any, args: Any) -> tuple[int, Any, Any]:
-    from .watch import render, watch
+def _watch(s: Any, args: Any) -> tuple[int, Any, Any]:
+    from planner.cli.watch import render, watch
 
-    frame = watch(p, once=args.once, json_mode=args.json, shown=args.events)
+    frame = watch(s, once=args.once, json_mode=args.json, shown=args.events)
     if not args.once:
         return 0, frame, lambda: None  # it was on the screen
     return 0, frame, lambda: _rich_print(lambda width: render(frame, width))
@@ -438,52 +418,46 @@ def _restore(args: Any) -> tuple[int, Any, Any]:
     from pathlib import Path
 
     from eventstore.restore import restore
+    from planner.domain.errors import ProjectNotFound
+    from planner.engine.engine import home_store
+    from planner.service.service import Service
 
-    from .engine import Planner
-    from .errors import ProjectNotFound
-
-    path = Path(args.home) / "projects" / args.project
+    path = Path(home_store(args.home)) / args.project
     if not path.is_dir():
         raise ProjectNotFound(args.project, str(args.home))
     report = restore(path, to=args.to, confirm=args.yes)
-    with Planner.open(args.home, args.project) as p:  # replays what the snapshots do not cover
-        verified = p.graph.derived() == p.graph.recompute()
+    with Service.open(args.home, args.project) as s:  # replays what the snapshots do not cover
+        verified = s.replay(verify=True)["verified"]
     payload = {**report.to_dict(), "verified": verified}
     return (0 if verified else 1), payload, lambda: print(f"{report}\nreplay: "
                                                           + ("verified" if verified else "DIFFERENCES"))
 
 
-def _commit(p: Any, args: Any) -> tuple[int, Any, Any]:
-    from pathlib import Path
-
-    try:
-        info = p.archive(force=True)
-    finally:
-        if args.background:  # the writer that started us claimed this; done, another may start
-            (Path(p.log.path) / "archive.pending").unlink(missing_ok=True)
-    payload = info._asdict() if info is not None else None
-    return 0, payload, lambda: print(
-        f"commit {info.sha[:12]} (#{info.number}): {info.events} events, seqs {info.first_seq}..{info.last_seq}"
-        if info is not None else "nothing to archive (or another process is committing right now)")
+def _commit(s: Any, args: Any) -> tuple[int, Any, Any]:
+    info = s.archive()
+    return 0, info, lambda: print(
+        f"commit {info['sha'][:12]} (#{info['number']}): {info['events']} events, seqs "
+        f"{info['first_seq']}..{info['last_seq']}" if info is not None
+        else "nothing to archive (or another process is committing right now)")
 
 
-def _archive_of(p: Any) -> Any:
+def _archive_of(s: Any) -> Any:
     from eventstore.archive import Archive
 
-    return Archive(p.log)
+    return Archive(s.planner.log)  # the git archive is a power of the file store
 
 
-def _log(p: Any, args: Any) -> tuple[int, Any, Any]:
-    with _archive_of(p) as archive:
+def _log(s: Any, args: Any) -> tuple[int, Any, Any]:
+    with _archive_of(s) as archive:
         rows = [c._asdict() for c in archive.history(args.limit)]
     return 0, rows, lambda: [print(f"{r['sha'][:12]} #{r['number']:<5} seqs {r['first_seq']}..{r['last_seq']} "
                                    f"({r['events']} events)") for r in rows]
 
 
-def _recovery_point(p: Any, args: Any) -> tuple[int, Any, Any]:
-    with _archive_of(p) as archive:
+def _recovery_point(s: Any, args: Any) -> tuple[int, Any, Any]:
+    with _archive_of(s) as archive:
         if args.point_action == "create":
-            p.archive(force=True)  # the point covers everything up to now
+            s.archive()  # the point covers everything up to now
             sha = archive.tag(args.name, args.message)
             tag = next(t for t in archive.tags() if t.name == args.name)
             return 0, tag._asdict(), lambda: print(f"recovery point {args.name}: {sha[:12]}, "
@@ -499,8 +473,8 @@ _AGENT_COMMANDS = {"agent": _agent, "claim": _claim, "renew": _renew, "release":
 
 
 def _work(args: Any) -> tuple[int, Any, Any]:
-    from .simulate import Simulation
-    from .supervisor import WorkOptions, run_work
+    from planner.agents.simulate import Simulation
+    from planner.agents.supervisor import WorkOptions, run_work
 
     caps = None
     if args.capabilities is not None:
@@ -547,13 +521,22 @@ def _rich_print(renderable: Any) -> None:
 
 
 def _import(args: Any) -> tuple[int, Any, Any]:
-    from .importing import import_plan, read_plan
+    from planner.plans.importing import read_plan
 
     plan = read_plan(args.file)  # before creating anything: a bad file leaves no project behind
     if args.dry_run:
         return _check_import(args, plan)
-    with _open(args, create=True) as p:
-        report = import_plan(p, plan, skip_invalid=args.skip_invalid)
+    from planner.domain.errors import ProjectNotFound
+    from planner.plans.importing import refuse_if_invalid
+
+    try:
+        service = _open(args)
+    except ProjectNotFound:
+        if not args.skip_invalid:
+            refuse_if_invalid(plan)  # decided before the project exists: a refusal creates nothing
+        service = _open(args, create=True)
+    with service as s:
+        report = s.import_plan(plan, skip_invalid=args.skip_invalid)
     mismatched = report.get("expected_outcomes", {}).get("mismatched", [])
 
     def human() -> None:
@@ -571,12 +554,12 @@ def _import(args: Any) -> tuple[int, Any, Any]:
 
 
 def _check_import(args: Any, plan: Any) -> tuple[int, Any, Any]:
-    from .errors import ProjectNotFound
-    from .importing import check_plan
+    from planner.domain.errors import ProjectNotFound
+    from planner.plans.importing import check_plan
 
     try:
-        with _open(args) as p:
-            report = check_plan(p, plan)
+        with _open(args) as s:
+            report = s.check_plan(plan)
     except ProjectNotFound:
         report = check_plan(None, plan)  # as an import into a new project would go
     mismatched = report.get("expected_outcomes", {}).get("mismatched", [])
@@ -594,11 +577,8 @@ def _check_import(args: Any, plan: Any) -> tuple[int, Any, Any]:
     return (1 if report["problems"] or mismatched else 0), report, human
 
 
-def _export(p: Any, args: Any) -> tuple[int, Any, Any]:
-    from .exporting import FORMATS
-
-    p.refresh()
-    text = FORMATS[args.format](p.graph)
+def _export(s: Any, args: Any) -> tuple[int, Any, Any]:
+    text = s.export(args.format)
     if args.output:
         from eventstore.fsutil import atomic_write
 
@@ -609,48 +589,12 @@ def _export(p: Any, args: Any) -> tuple[int, Any, Any]:
     return 0, {"format": args.format, "text": text}, lambda: sys.stdout.write(text)
 
 
-def _mentions(data: dict, task: str) -> bool:
-    return task in (data.get("id"), data.get("task"), data.get("depends_on"))
-
-
 def _replay(args: Any) -> tuple[int, Any, Any]:
     """Rebuild from the log (optionally up to --at); with --verify, compare with a recomputation."""
-    import time
-
-    from projections.bulk import gc_paused
-    from projections.graph import TaskGraph
-
-    from .trusted import fold_event
-
-    decode = fold_event  # a plain replay trusts the records' checksums
-    if args.verify:  # --verify validates every event again, as it was when written
-        from .events import parse_event as decode
-    to_seq, until = _point_in_time(args.at)
-    with _open(args) as p, gc_paused():
-        start = time.perf_counter()
-        graph = TaskGraph()
-        records = p.log.read(1, to_seq)
-        total = min(to_seq or p.graph.seq, p.graph.seq)
-        with _progress(args, "replaying", total) as advance:
-            for record in records:
-                if until is not None and _stamp(record.ts) > until:
-                    break  # the first event after TIME: the project as it was then is complete
-                graph.apply(record.seq, decode(record.type, record.data))
-                if not record.seq % 4096:
-                    advance(record.seq)
-        seconds = time.perf_counter() - start
-        payload: dict[str, Any] = {
-            "seq": graph.seq, "tasks": len(graph.tasks), "ready": len(graph.ready), "seconds": round(seconds, 6),
-            "events_per_second": round(graph.seq / seconds) if seconds else None,
-        }
-        code = 0
-        if args.verify:
-            differences = [k for k, v in graph.recompute().items() if graph.derived()[k] != v]
-            if to_seq is None and until is None:
-                differences += ["engine state"] if p.graph.derived() != graph.derived() else []
-            payload["verified"] = not differences
-            payload["differences"] = differences
-            code = 1 if differences else 0
+    with _open(args) as s, _progress(args, "replaying", s.seq) as advance:
+        payload = s.replay(at=args.at, verify=args.verify, progress=lambda done, total: advance(done))
+    code = 1 if args.verify and not payload["verified"] else 0
+    seconds = payload["seconds"]
     return code, payload, lambda: print(
         f"replayed {payload['seq']} events into {payload['tasks']} tasks in {seconds * 1000:.1f} ms"
         + ("" if not args.verify else "; " + ("verified: incremental == full replay" if code == 0
@@ -671,41 +615,6 @@ def _progress(args: Any, what: str, total: int) -> Iterator[Any]:
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(what, total=total)
         yield lambda done: bar.update(task, completed=done)
-
-
-def _point_in_time(at: str | None) -> tuple[int | None, Any]:
-    """``--at``: a seq (digits) or an ISO 8601 time, as (to_seq, aware datetime)."""
-    from datetime import datetime
-
-    from .errors import DomainError
-
-    if at is None:
-        return None, None
-    if at.isdigit():
-        return int(at), None
-    try:
-        when = datetime.fromisoformat(at)
-    except ValueError:
-        raise DomainError(f"--at {at!r} is neither a seq nor an ISO 8601 time (e.g. 2026-11-28T15:00:00Z)") from None
-    return None, when if when.tzinfo is not None else when.astimezone()
-
-
-def _stamp(ts: str) -> Any:
-    from datetime import datetime
-
-    return datetime.fromisoformat(ts)
-
-
-def _tree(p: Any) -> list[dict]:
-    index, tasks = p.graph.index, p.graph.tasks
-
-    def node(t: str) -> dict:
-        n = tasks[t]
-        return {"id": t, "title": n.title, "state": str(n.state), "done": n.done, "ready": p.graph.is_ready(n),
-                "children": [node(c) for c in sorted(index.children[t], key=lambda c: tasks[c].added_seq)]}
-
-    roots = sorted((t for t in tasks if tasks[t].parent is None), key=lambda t: tasks[t].added_seq)
-    return [node(t) for t in roots]
 
 
 def _print_tree(tree: list[dict]) -> None:

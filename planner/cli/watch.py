@@ -4,76 +4,27 @@ One frame: a progress bar (completed leaves of all leaves), the agents (health,
 load, the tasks they hold and when those leases run out) and the latest
 events. ``state()`` is the same frame as plain data (``--json --once``).
 
-Live, it follows the log (``EventLog.follow``: watchfiles notifications, no
-polling of the file) and redraws after each append, at most ten times a
-second during a burst, and once a second when nothing happens (the expiry
-countdowns move). A redraw folds the new events into the planner (lock-free,
-O(new events)) and renders O(agents + leases + events shown).
+Everything comes from the service (:mod:`planner.service.service`). Live, it
+follows the log (``Service.follow``: watchfiles notifications, no polling of
+the file) and redraws after each append, at most ten times a second during a
+burst, and once a second when nothing happens (the expiry countdowns move). A
+redraw folds the new events (lock-free, O(new events)) and renders O(agents +
+leases + events shown).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 from typing import Any
 
 
-def health(agent: dict[str, Any], now: float, ttl: float) -> str:
-    """``alive`` (heard from within the lease TTL), ``silent for N s``, or ``deregistered``.
-    Working agents are heard from at least every TTL/2 (renewals, heartbeats), and one
-    silent for a whole TTL loses its leases."""
-    if not agent["active"]:
-        return "deregistered"
-    silent = now - agent["last_seen"]
-    return "alive" if silent < ttl else f"silent for {silent:.0f} s"
-
-
-def agents_view(planner: Any, now: float | None = None) -> list[dict[str, Any]]:
-    """``Planner.agents()`` plus each agent's ``health`` and each lease's ``expires_in`` (seconds)."""
-    now = time.time() if now is None else now
-    ttl = planner.graph.lease_ttl
-    rows = planner.agents()
-    for row in rows:
-        row["health"] = health(row, now, ttl)
-        for lease in row["leases"]:
-            lease["expires_in"] = round(lease["expires_at"] - now, 1)
-    return rows
-
-
-def describe(record: Any) -> str:
-    """One event, in a few words."""
-    d = record.data
-    kind = record.type
-    if kind == "task.state_changed":
-        return f"{d['id']}: {d['from_state']} -> {d['to_state']}" + (f" ({d['reason']})" if d.get("reason") else "")
-    if kind == "task.assigned":
-        return f"{d['id']} -> {d['agent']} (token {d['token']}, attempt {d['attempt']})"
-    if kind in ("lease.renewed", "lease.released", "lease.expired"):
-        return f"{d['id']} token {d['token']}" + (f": {d['reason']}" if d.get("reason") else "")
-    if kind == "task.checkpointed":
-        return f"{d['id']} by {d.get('by') or '?'}: {d.get('notes', '')}"
-    if kind.startswith("agent."):
-        return d["agent"] + (f" ({d['reason']})" if d.get("reason") else "")
-    text = json.dumps(d, default=str)
-    return text if len(text) <= 100 else text[:97] + "..."
-
-
-def state(planner: Any, events: list[Any]) -> dict[str, Any]:
-    """The frame as plain data: progress, counts, agents (:func:`agents_view`), ``events``."""
-    planner.refresh()
-    graph = planner.graph
-    counts = {str(k): n for k, n in sorted(graph.counts.items()) if n}
-    leaves = sum(counts.values())
-    completed = counts.get("completed", 0)
-    return {
-        "project": graph.name, "mode": graph.mode, "seq": graph.seq,
-        "progress": {"completed": completed, "leaves": leaves,
-                     "fraction": round(completed / leaves, 4) if leaves else 1.0},
-        "leaves_by_state": counts, "ready": len(graph.ready), "held": len(graph.agents.leases),
-        "agents": agents_view(planner),
-        "events": [{"seq": r.seq, "ts": r.ts, "type": r.type, "text": describe(r)} for r in events],
-    }
+def state(service: Any, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The frame as plain data: the status (progress, counts), the agents with their health,
+    and the latest ``events`` (EventViews)."""
+    status = service.status()
+    return {**{k: status[k] for k in ("project", "mode", "seq", "progress", "leaves_by_state", "ready", "held")},
+            "agents": service.agents(), "events": [{k: e[k] for k in ("seq", "ts", "type", "text")} for e in events]}
 
 
 def render(frame: dict[str, Any], width: int = 100) -> Any:
@@ -110,20 +61,19 @@ def _fit(rows: list[list[str]], width: int) -> list[list[str]]:
     return [[*r[:-1], r[-1] if len(r[-1]) <= room else r[-1][:room - 3] + "..."] for r in rows]
 
 
-def watch(planner: Any, once: bool, json_mode: bool, shown: int = 10, stop_event: Any = None) -> dict[str, Any]:
+def watch(service: Any, once: bool, json_mode: bool, shown: int = 10, stop_event: Any = None) -> dict[str, Any]:
     """Print one frame (``once``), or redraw live until Ctrl-C / ``stop_event``; the last frame."""
-    from .errors import DomainError
+    from planner.domain.errors import DomainError
 
     if json_mode and not once:
         raise DomainError("watch --json needs --once (one frame as JSON); the live view is for people")
-    last = planner.log.last_seq
-    recent: deque[Any] = deque(planner.log.read(max(1, last - shown + 1)) if last else (), maxlen=shown)
-    frame = state(planner, list(recent))
+    recent: deque[Any] = deque(service.events(last=shown), maxlen=shown)
+    frame = state(service, list(recent))
     if once:
         return frame
     from rich.live import Live
 
-    seq = frame["seq"] if not recent else recent[-1].seq
+    seq = frame["seq"] if not recent else recent[-1]["seq"]
     timeout = 1.0
     live = Live(auto_refresh=False, redirect_stdout=False, redirect_stderr=False)
     live.update(render(frame, live.console.width))
@@ -131,12 +81,12 @@ def watch(planner: Any, once: bool, json_mode: bool, shown: int = 10, stop_event
         try:
             while stop_event is None or not stop_event.is_set():
                 got, drawn = False, time.monotonic()
-                for record in planner.log.follow(seq + 1, timeout=timeout, stop_event=stop_event):
-                    recent.append(record)
-                    seq, got = record.seq, True
+                for event in service.follow(seq + 1, timeout=timeout, stop_event=stop_event):
+                    recent.append(event)
+                    seq, got = event["seq"], True
                     if time.monotonic() - drawn >= 0.1:
                         break
-                frame = state(planner, list(recent))
+                frame = state(service, list(recent))
                 live.update(render(frame, live.console.width), refresh=True)
                 timeout = 0.1 if got else 1.0  # after a burst, look again soon for its tail
         except KeyboardInterrupt:

@@ -1,6 +1,6 @@
-"""Deciding a batch of new tasks (:class:`~planner.events.AddTasks`): imports, decompositions.
+"""Deciding a batch of new tasks (:class:`~planner.domain.events.AddTasks`): imports, decompositions.
 
-Pure, like :mod:`planner.decide`, and run under the log lock. Every problem is
+Pure, like :mod:`planner.domain.decide`, and run under the log lock. Every problem is
 found before anything is written, and all of them are reported together, each
 with where it came from (a JSON path such as ``tasks[3].dependencies[0]``, or
 ``plan.md:12``)::
@@ -10,7 +10,7 @@ with where it came from (a JSON path such as ``tasks[3].dependencies[0]``, or
     edges      unknown task, self / ancestor / descendant, a cycle (with its path)
 
 Without ``skip_invalid`` any problem refuses the whole batch
-(:class:`~planner.errors.InvalidPlanError`). With it, a task with a problem is
+(:class:`~planner.domain.errors.InvalidPlanError`). With it, a task with a problem is
 left out (with the tasks under it, and the edges to it: a reference to a task
 of the batch that is left out never falls through to a project task with the
 same id), an edge with a problem is left out; each is listed in the batch's
@@ -29,11 +29,11 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from planner.domain import events as ev
+from planner.domain.errors import DomainError, InvalidPlanError
+from planner.domain.guards import check_can_contain
 from projections.graph import TaskGraph
-
-from . import events as ev
-from .errors import DomainError, InvalidPlanError
-from .states import TRANSITIONS
+from projections.states import TRANSITIONS
 
 
 def decide_add_tasks(graph: TaskGraph, c: ev.AddTasks) -> list[Any]:
@@ -93,7 +93,6 @@ def _assign_ids(graph: TaskGraph, specs: list[ev.TaskSpec], where: list[str],
 def _place(graph: TaskGraph, specs: list[ev.TaskSpec], ids: list[str | None], where: list[str],
            withheld: set[str], problems: list[tuple[str, str]]) -> list[int]:
     """The specs that can be placed in the tree, parents first; the others are problems."""
-    from .decide import _check_can_contain
 
     position = {task: i for i, task in enumerate(ids) if task is not None}
     waiting: dict[int, list[int]] = {}  # a batch parent -> its batch children
@@ -112,7 +111,7 @@ def _place(graph: TaskGraph, specs: list[ev.TaskSpec], ids: list[str | None], wh
             problems.append((where[i] + ".parent", f"its parent {parent!r} is not imported (see its own problem)"))
         elif parent in graph.tasks:
             try:
-                _check_can_contain(graph, parent)
+                check_can_contain(graph, parent)
             except DomainError as exc:
                 problems.append((where[i] + ".parent", str(exc)))
                 continue

@@ -1,7 +1,7 @@
 """decide(graph, command) -> events: the planner's rules, pure.
 
 No I/O, no clock, no randomness: the same graph and command always give the
-same events, or the same :class:`~planner.errors.DomainError`. Runs under the
+same events, or the same :class:`~planner.domain.errors.DomainError`. Runs under the
 log's append lock (inside :meth:`planner.Planner.execute`), so it always
 decides on the latest state, and generated ids cannot collide between
 processes. Nothing is written when it raises.
@@ -12,46 +12,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from planner.domain import events as ev
+from planner.domain import leasing
+from planner.domain.batch import decide_add_tasks
+from planner.domain.errors import CycleError, DomainError, DuplicateTask
+from planner.domain.guards import check_can_contain as _check_can_contain
+from planner.domain.guards import depth as _depth
+from planner.domain.guards import height as _height
+from planner.domain.guards import task_node as _task
+from planner.domain.transitions import check_transition
 from projections.graph import TaskGraph
-
-from . import events as ev
-from . import leasing
-from .batch import decide_add_tasks
-from .errors import CycleError, DomainError, DuplicateTask, UnknownTask
-from .states import DONE, check_transition
 
 
 def decide(graph: TaskGraph, command: Any) -> list[Any]:
     """The events that carry ``command`` out on ``graph``; [] when it changes nothing."""
     return _DECIDERS[type(command)](graph, command)
-
-
-def _task(graph: TaskGraph, task: str, role: str = "task"):
-    node = graph.tasks.get(task)
-    if node is None:
-        raise UnknownTask(task, role)
-    return node
-
-
-def _depth(graph: TaskGraph, task: str | None) -> int:
-    """Levels from the top down to ``task`` (a top-level task is at depth 1; None is 0)."""
-    return 0 if task is None else len(graph.index.line(task))
-
-
-def _height(graph: TaskGraph, task: str) -> int:
-    """Levels in ``task``'s subtree, itself included."""
-    children = graph.index.children[task]
-    return 1 + max((_height(graph, c) for c in children), default=0)
-
-
-def _check_can_contain(graph: TaskGraph, parent: str) -> None:
-    """A leaf someone is working on cannot become a container (its work would vanish)."""
-    node = _task(graph, parent, "parent")
-    if node.state not in (ev.TaskState.PENDING, *DONE) and not graph.index.children[parent]:
-        raise DomainError(
-            f"{parent} is {node.state}: a task being worked on cannot become a container; "
-            "finish or release it first, or put the task elsewhere"
-        )
 
 
 def _generated_id(graph: TaskGraph) -> str:

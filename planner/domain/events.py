@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
-from .vocabulary import PRIORITY_RANK, TaskState  # noqa: F401 - re-exported: part of the schema
+from projections.states import PRIORITY_RANK, TaskState  # noqa: F401 - re-exported: part of the schema
 
 #: Readable, stable ids: letters, digits and ``. _ : -``, starting with a
 #: letter or digit, at most 128 characters (safe in file names, URLs, shells).

@@ -1,4 +1,4 @@
-"""The rules for agents and leases: pure, like :mod:`planner.decide`, and run under the log lock.
+"""The rules for agents and leases: pure, like :mod:`planner.domain.decide`, and run under the log lock.
 
 Time enters only as the ``now`` a command carries (the engine sets it from its
 clock), so a replay never consults a clock: an expiry is an event written by
@@ -22,11 +22,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from planner.domain import events as ev
+from planner.domain.errors import DomainError, StaleLease, UnknownAgent, UnknownTask
+from planner.domain.transitions import check_transition
 from projections.graph import TaskGraph
-
-from . import events as ev
-from .errors import DomainError, StaleLease, UnknownAgent, UnknownTask
-from .states import check_transition
 
 P, A = ev.TaskState.PENDING, ev.TaskState.ASSIGNED
 

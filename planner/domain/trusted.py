@@ -1,6 +1,6 @@
 """Reading events back from the log without validating them again: the replay fast path.
 
-Every record was validated (pydantic, :mod:`planner.events`) before it was
+Every record was validated (pydantic, :mod:`planner.domain.events`) before it was
 written, and is checksummed on disk, so folding it into the projections again
 needs only its values: :func:`fold_event` makes a plain object with the
 event's fields (defaults filled in, tuples and states converted), about 5x
@@ -9,16 +9,16 @@ query process starts 70 ms sooner.
 
 Only events written at the current schema version take this path; anything
 else (an older version, an unknown type) goes through
-:func:`planner.events.parse_event`, which upcasts and validates. The field
+:func:`planner.domain.events.parse_event`, which upcasts and validates. The field
 tables below repeat the models' defaults; a test checks that they match
-:mod:`planner.events` exactly, field for field.
+:mod:`planner.domain.events` exactly, field for field.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .vocabulary import TaskState
+from projections.states import TaskState
 
 _EDITS = {"title": None, "description": None, "priority": None, "effort": None, "capabilities": None,
           "metadata": None, "verify_command": None}
@@ -60,7 +60,7 @@ def fold_event(event_type: str, data: dict[str, Any]) -> Any:
     """The event in a log record, for folding into projections. O(fields)."""
     shape = SHAPES.get(event_type)
     if shape is None or data.get("v", 1) != shape[0]:
-        from .events import parse_event  # an old version or an unknown type: upcast and validate
+        from planner.domain.events import parse_event  # an old version or an unknown type: upcast and validate
 
         return parse_event(event_type, data)
     fact = Fact()

@@ -1,39 +1,53 @@
-"""The Planner: every command is one read-decide-append step on the project's log.
+"""The engine: every command is one read-decide-append step on the project's store.
 
 ::
 
     execute(command):
-        with log.transaction() as tx:          # the append lock: decisions see the latest state
+        with store.transaction() as tx:        # the append lock: decisions see the latest state
             fold tx.records into the graph     # what other processes appended since
             if the command's id is in the log: return its original result (a retry)
             events = decide(graph, command)    # pure; raises DomainError, writing nothing
             tx.append(events, idempotency_key=command.command_id)
         fold our own events                    # after the flush: acknowledged means durable
+        maintenance.after_write()              # a snapshot or an archive commit, when due
 
 Queries (``task``, ``tasks``, ``ready``, ``stats``) first fold whatever other
-processes appended, lock-free. Folding is idempotent by seq, so no record is
-ever applied twice. Layout of a planner home::
+processes appended, lock-free, then read a view (:mod:`projections.views`).
+Folding is idempotent by seq, so no record is ever applied twice.
 
-    <home>/projects/<project>/   one event log (see eventstore) per project
+The engine depends on the storage protocol only (:class:`eventstore.Store`,
+opened by name with :func:`eventstore.open_store`); a planner home keeps its
+projects in the file store ``<home>/projects``. Its operational duties
+(snapshots, the git archive, reaping) are steps of :mod:`planner.engine.maintenance`.
+
+Concurrency: a handle may be shared by the threads of one process (a long-running
+server answering many requests). One re-entrant lock per handle covers every fold,
+decide and read of the in-memory graph (``with planner.locked():`` for several reads
+in a row), and the store's transaction serialises appends across processes, so the
+threads of a process and the processes of a machine each see a single writer.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from eventstore import CorruptSnapshotWarning, EventLog, EventStoreError, LogNotFoundError, Record
+from eventstore import CorruptSnapshotWarning, InvalidArgumentError, LogNotFoundError, Record, Store, open_store
+from eventstore.store import check_project_name
+from planner.domain.errors import DomainError, ProjectNotFound, UnknownTask
+from planner.domain.trusted import fold_event
+from planner.engine.maintenance import Maintenance
+from projections import views
 from projections.bulk import gc_paused
 from projections.graph import TaskGraph
-
-from .errors import DomainError, ProjectNotFound, UnknownTask
-from .trusted import fold_event
 
 
 class _OnFirstUse:
@@ -46,61 +60,73 @@ class _OnFirstUse:
     def __getattr__(self, attr: str) -> Any:
         import importlib
 
-        value = getattr(importlib.import_module(self._name, __package__), attr)
+        value = getattr(importlib.import_module(self._name), attr)
         setattr(self, attr, value)  # found in the instance from now on: __getattr__ runs once per name
         return value
 
 
-ev: Any = _OnFirstUse(".events")
-_rules: Any = _OnFirstUse(".decide")
-_leasing: Any = _OnFirstUse(".leasing")
+ev: Any = _OnFirstUse("planner.domain.events")
+_rules: Any = _OnFirstUse("planner.domain.decide")
+_leasing: Any = _OnFirstUse("planner.domain.leasing")
+
+
+def home_store(home: os.PathLike | str) -> str:
+    """The store of a planner home: the file store in ``<home>/projects``."""
+    return os.fspath(Path(home) / "projects")
 
 
 class Planner:
-    """One project, opened by one process (open one per process; they coordinate through the log)."""
+    """One project, opened by one process (open one per process; they coordinate through the store)."""
 
-    def __init__(self, log: EventLog, project: str, snapshot_every: int = 1000,
-                 clock: Callable[[], float] = time.time, archive_every: int = 2000, archive_interval: float = 60.0):
-        self.log = log
-        # the git archive: committed by the writer that sees `archive_every` events, or
-        # `archive_interval` seconds, since the last commit (0: never automatically)
-        self.archive_every, self.archive_interval = archive_every, archive_interval
-        self._mark: tuple[int, float] | None = None  # (archived seq, when) as last read
-        self._wrote = False
+    def __init__(self, log: Store, project: str, snapshot_every: int = 1000,
+                 clock: Callable[[], float] = time.time, archive_every: int = 2000, archive_interval: float = 60.0,
+                 maintenance: Maintenance | None = None):
+        self.log = log  # the project's store (named log: it is the project's log, whatever keeps it)
+        self.maintenance = maintenance or Maintenance(snapshot_every, archive_every, archive_interval)
         self.clock = clock  # seconds since the epoch; the only clock the planner reads (tests pass their own)
         self.project = project
         self.graph = TaskGraph()
         self.graph.index.defer_reach()  # built by the first cycle check: a replay never needs it
-        self.snapshot_every = snapshot_every  # events between automatic snapshots (0: never)
         self.loaded_from_snapshot = 0  # the seq of the snapshot this handle started from, if any
-        self._last_snapshot = 0
         self._cursor = None  # where refresh() reads on from (opened after the snapshot is loaded)
-        self.journal: Any = None  # planner.journal.Journal: acknowledged commands, when asked for
+        self._lock = threading.RLock()  # one fold/decide/read of the graph at a time (see the module doc)
+        self.journal: Any = None  # planner.engine.journal.Journal: acknowledged commands, when asked for
+
+    @property
+    def snapshot_every(self) -> int:
+        return self.maintenance.snapshot_every
 
     @classmethod
-    def open(cls, home: os.PathLike | str, project: str, create: bool = False, snapshot_every: int = 1000,
+    def open(cls, home: os.PathLike | str | None, project: str, create: bool = False, snapshot_every: int = 1000,
              max_depth: int = 8, description: str = "", lease_ttl: float = 300.0, max_attempts: int = 3,
              clock: Callable[[], float] = time.time, archive_every: int = 2000, archive_interval: float = 60.0,
-             journal: os.PathLike | str | None = None, **log_options: Any) -> Planner:
-        """Open project ``project`` under ``home``; with ``create``, make it if missing
-        (``max_depth``, ``description``, ``lease_ttl`` in seconds and ``max_attempts``
-        apply only then). ``clock`` is the time source for leases (tests pass their own).
-        ``journal``: a file to which every acknowledged command is appended, with the
-        events it wrote (:mod:`planner.journal`; the stress runners verify it).
+             journal: os.PathLike | str | None = None, store: str | None = None,
+             maintenance: Maintenance | None = None, **log_options: Any) -> Planner:
+        """Open project ``project`` under ``home`` (or in the store named ``store``: see
+        :func:`eventstore.open_store`); with ``create``, make it if missing (``max_depth``,
+        ``description``, ``lease_ttl`` in seconds and ``max_attempts`` apply only then).
+        ``clock`` is the time source for leases (tests pass their own). ``journal``: a file
+        to which every acknowledged command is appended, with the events it wrote
+        (:mod:`planner.engine.journal`; the stress runners verify it).
 
         Starts from the newest usable snapshot and folds only the events after
         it: O(tasks + edges + tail) instead of O(all events).
         """
-        if not project or "/" in project or project.startswith("."):
-            raise DomainError(f"{project!r} is not a project name: use letters, digits, '-', '_' and '.'")
-        path = Path(home) / "projects" / project
         try:
-            log = EventLog.open(path, create=create, **log_options)
+            check_project_name(project)
+        except InvalidArgumentError as exc:
+            raise DomainError(str(exc)) from None
+        if store is None:
+            if home is None:
+                raise DomainError("Planner.open needs a home or a store")
+            store = home_store(home)
+        try:
+            log = open_store(store, project, create=create, **log_options)
         except LogNotFoundError:
-            raise ProjectNotFound(project, os.fspath(home)) from None
-        planner = cls(log, project, snapshot_every, clock, archive_every, archive_interval)
+            raise ProjectNotFound(project, os.fspath(home) if home is not None else store) from None
+        planner = cls(log, project, snapshot_every, clock, archive_every, archive_interval, maintenance)
         if journal is not None:
-            from .journal import Journal
+            from planner.engine.journal import Journal
 
             planner.journal = Journal(journal)
         with gc_paused():  # loading builds ~10 objects per task: no use scanning them as they come
@@ -113,10 +139,10 @@ class Planner:
         return planner
 
     def _start_from_snapshot(self) -> None:
-        """Load the newest snapshot the log still covers, and open the tail cursor after
+        """Load the newest snapshot the store still covers, and open the tail cursor after
         it (neither decodes the records the snapshot covers); a snapshot that cannot
         be used means a full replay, and a warning."""
-        snap, cursor = self.log.snapshot_and_tail()
+        snap, cursor = self.log.start()
         if snap is not None and snap.seq > self.graph.seq:
             try:
                 graph = TaskGraph.from_snapshot(orjson.loads(snap.data))
@@ -127,47 +153,21 @@ class Planner:
                               CorruptSnapshotWarning, stacklevel=3)
             else:
                 self.graph, self.loaded_from_snapshot, self._cursor = graph, snap.seq, cursor
-                self.log.resume(snap.seq, snap.position)  # our writes never re-read what it covers
+                self.log.resume(snap)  # our writes never re-read what it covers
                 return
         cursor.close()
 
     def snapshot(self) -> int:
         """Save the projections now (derived data: safe to delete); return the seq they describe."""
-        self.refresh()
-        seq = self.graph.seq
-        with gc_paused():
-            data = orjson.dumps(self.graph.to_snapshot())
+        with self._lock:
+            self.refresh()
+            seq = self.graph.seq
+            with gc_paused():
+                data = orjson.dumps(self.graph.to_snapshot())
         self.log.save_snapshot(seq, data)
         self.log.prune_snapshots(keep=3)
-        self._last_snapshot = seq
+        self.maintenance.last_snapshot = seq
         return seq
-
-    def _maybe_snapshot(self) -> None:
-        """Snapshot when ``snapshot_every`` events passed since the newest snapshot of the
-        project, whoever wrote it: with 20 processes folding the same events, one of them
-        snapshots, not all 20 (a listing of the snapshot directory, only when due, then a
-        claim on the next snapshot that only one process wins: SnapshotStore.claim). The
-        command before it is already durable, so a snapshot that cannot be written (a full
-        disk) is a warning, never the command's failure."""
-        if not self.snapshot_every:
-            return
-        since = max(self._last_snapshot, self.loaded_from_snapshot)
-        if self.graph.seq - since < self.snapshot_every:
-            return
-        newest = max(self.log.snapshots.seqs(), default=0)  # another process may have just written one
-        if self.graph.seq - newest < self.snapshot_every:
-            self._last_snapshot = newest
-            return
-        if not self.log.snapshots.claim(newest):  # another process crossed the mark too and writes it
-            self._last_snapshot = self.graph.seq
-            return
-        try:
-            self.snapshot()
-        except (EventStoreError, OSError) as exc:
-            self.log.snapshots.release(newest)  # so that another process may try
-            self._last_snapshot = self.graph.seq  # try again an interval later, not on every command
-            warnings.warn(f"could not write the periodic snapshot ({exc}); the log is intact, opening will "
-                          "replay more of it", CorruptSnapshotWarning, stacklevel=3)
 
     def close(self, archive: bool = False) -> None:
         """Close the project. With ``archive`` (a long-running process shutting down cleanly,
@@ -175,9 +175,11 @@ class Planner:
         handle wrote and is not archived yet. (Not by default: a one-command process such
         as the CLI would otherwise make a commit per command and defeat the batching.)"""
         if archive:
+            from planner.engine.maintenance import archive_quietly
+
             self.refresh()
-            if self.graph.seq > self._archive_mark()[0]:
-                self._archive_quietly()
+            if self.maintenance.archive_behind(self):
+                archive_quietly(self)
         if self._cursor is not None:
             self._cursor.close()
         if self.journal is not None:
@@ -190,103 +192,19 @@ class Planner:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    # -- the git archive (eventstore.archive; what goes in: planner.archiving) ---------
+    @contextmanager
+    def locked(self) -> Iterator[TaskGraph]:
+        """Hold this handle's lock for several reads of :attr:`graph` in a row (threads)."""
+        with self._lock:
+            yield self.graph
+
     def archive(self, force: bool = True) -> Any:
-        """Commit what is not archived yet to the project's git archive (one commit, events
-        and a rendering of the state at its last seq); None when there is nothing new or
-        another process is committing right now. Never holds the log's lock."""
-        from eventstore.archive import Archive
+        """Commit what is not archived yet to the git archive (:func:`planner.engine.maintenance.commit_archive`)."""
+        from planner.engine.maintenance import commit_archive
 
-        from .archiving import StateRenderer, describe
+        return commit_archive(self, force=force)
 
-        self.refresh()
-        renderer = StateRenderer(lambda: self.graph)
-
-        def render(records: list[Any]) -> dict[str, bytes]:
-            self._fold(records)  # the batch may end past what we folded: render its last state
-            return renderer(records)
-
-        with Archive(self.log, render=render, describe=describe) as archive:
-            info = archive.commit(force=force)
-            archived = info.last_seq if info is not None else archive.archived_seq()
-        self._write_archive_mark(archived)
-        return info
-
-    def _archive_mark_path(self) -> Path:
-        return Path(self.log.path) / "archive.seq"
-
-    def _archive_mark(self) -> tuple[int, float]:
-        """(last archived seq, when) from a one-line sidecar file, read without git."""
-        path = self._archive_mark_path()
-        try:
-            return int(path.read_text().strip() or 0), path.stat().st_mtime
-        except (FileNotFoundError, ValueError):
-            self._write_archive_mark(0)  # the interval counts from the first time anyone looked
-            return 0, time.time()
-
-    def _write_archive_mark(self, seq: int) -> None:
-        from eventstore.fsutil import atomic_write
-
-        atomic_write(self._archive_mark_path(), f"{seq}\n".encode())
-
-    def _maybe_archive(self) -> None:
-        """After a command: start a commit when one is due. The archive mark is read again
-        only when the last reading says a commit is due (no file I/O on most commands)."""
-        if not (self.archive_every or self.archive_interval):
-            return
-        if self._mark is None or self._archive_due(*self._mark):
-            self._mark = self._archive_mark()  # (someone may have committed since we looked)
-            if self._archive_due(*self._mark):
-                self._archive_in_background()
-
-    def _archive_due(self, archived: int, when: float) -> bool:
-        behind = self.graph.seq - archived
-        return behind > 0 and ((self.archive_every and behind >= self.archive_every)
-                               or (self.archive_interval and time.time() - when >= self.archive_interval))
-
-    #: a background committer older than this is presumed dead: another may start
-    COMMITTER_STALE_S = 120.0
-
-    def _archive_in_background(self) -> None:
-        """Start ``planner commit`` as a detached process, so that the agent whose command
-        crossed the threshold does not wait for git either. At most one is started at a
-        time across processes: ``archive.pending`` is created exclusively (O_EXCL) by the
-        starter and removed by the committer; one older than :attr:`COMMITTER_STALE_S`
-        (its committer died) is taken over."""
-        import subprocess
-        import sys
-
-        pending = Path(self.log.path) / "archive.pending"
-        try:
-            fd = os.open(pending, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                if time.time() - pending.stat().st_mtime < self.COMMITTER_STALE_S:
-                    return  # one is on its way
-                os.utime(pending)  # a stale claim: take it over
-            except FileNotFoundError:
-                return  # it just finished
-        else:
-            os.close(fd)
-        home = Path(self.log.path).parent.parent
-        try:
-            subprocess.Popen([sys.executable, "-m", "planner", "--home", os.fspath(home), "--project", self.project,
-                              "commit", "--background"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
-        except OSError as exc:
-            pending.unlink(missing_ok=True)
-            warnings.warn(f"could not start the git archive's committer ({exc}); the log is intact",
-                          RuntimeWarning, stacklevel=3)
-
-    def _archive_quietly(self) -> None:
-        """Archive after a durable command: a failure is a warning, never the command's."""
-        try:
-            self.archive(force=True)
-        except (EventStoreError, OSError) as exc:
-            warnings.warn(f"could not commit to the git archive ({exc}); the log is intact and a later "
-                          "commit will include these events", RuntimeWarning, stacklevel=3)
-
-    # -- the write path ------------------------------------------------------
+# -- the write path ------------------------------------------------------
     def execute(self, command: Any) -> list[Any]:
         """Decide and append ``command`` atomically; return the events it produced.
 
@@ -304,30 +222,30 @@ class Planner:
         timed = getattr(command, "now", 0) is None  # the engine says when it is
         while True:
             expired: list[Any] = []
-            with self.log.transaction() as tx:
-                self._fold(tx.records)
-                done = tx.seen(command.command_id) if command.command_id is not None else None
-                if done is not None:
-                    return [ev.parse_event(r.type, r.data) for r in self.log.read(done.first_seq, done.last_seq)]
-                now = self.clock()
-                graph = self.graph
-                if graph.agents.next_due(graph.lease_ttl) <= now:  # (O(1) when nothing can be due)
-                    expired = _leasing.expire(graph, now)
-                if expired:
-                    result = tx.append([ev.encode_event(e) for e in expired])
-                else:
-                    stamped = command.model_copy(update={"now": now}) if timed else command
-                    events = _rules.decide(graph, stamped)  # raises DomainError: nothing written
-                    if not events:
-                        return []
-                    result = tx.append([ev.encode_event(e) for e in events], idempotency_key=command.command_id)
-            if expired:  # written and folded; now the command itself, on the state after them
-                self._fold_own(result.first_seq, expired)
+            with self._lock:
+                with self.log.transaction() as tx:
+                    self._fold(tx.records)
+                    done = tx.seen(command.command_id) if command.command_id is not None else None
+                    if done is not None:
+                        return [ev.parse_event(r.type, r.data) for r in self.log.read(done.first_seq, done.last_seq)]
+                    now = self.clock()
+                    graph = self.graph
+                    if graph.agents.next_due(graph.lease_ttl) <= now:  # (O(1) when nothing can be due)
+                        expired = _leasing.expire(graph, now)
+                    if expired:
+                        result = tx.append([ev.encode_event(e) for e in expired])
+                    else:
+                        stamped = command.model_copy(update={"now": now}) if timed else command
+                        events = _rules.decide(graph, stamped)  # raises DomainError: nothing written
+                        if not events:
+                            return []
+                        result = tx.append([ev.encode_event(e) for e in events],
+                                           idempotency_key=command.command_id)
+                # written and flushed: fold them (under our lock, so no thread sees a half-folded graph)
+                self._fold_own(result.first_seq, expired or events)
+            if expired:  # now the command itself, on the state after them
                 continue
-            self._fold_own(result.first_seq, events)
-            self._wrote = True
-            self._maybe_snapshot()
-            self._maybe_archive()
+            self.maintenance.after_write(self)
             return events
 
     def _execute_journaled(self, command: Any) -> list[Any]:
@@ -347,19 +265,26 @@ class Planner:
 
     def execute_events(self, events: list[Any], only_if_empty: bool = False) -> None:
         """Append events decided elsewhere (project creation, imports), folding them in."""
-        with self.log.transaction() as tx:
-            self._fold(tx.records)
-            if only_if_empty and tx.last_seq:
-                return
-            result = tx.append([ev.encode_event(e) for e in events])
-        self._fold_own(result.first_seq, events)
-        self._maybe_snapshot()
+        with self._lock:
+            with self.log.transaction() as tx:
+                self._fold(tx.records)
+                if only_if_empty and tx.last_seq:
+                    return
+                result = tx.append([ev.encode_event(e) for e in events])
+            self._fold_own(result.first_seq, events)
+        self.maintenance.snapshot_if_due(self)
 
     def refresh(self) -> None:
-        """Fold what other processes appended since (lock-free). O(new records)."""
-        if self._cursor is None:
-            self._cursor = self.log.tail(self.graph.seq + 1)
-        self._fold(self._cursor.poll())
+        """Fold what other processes appended since (without the store's lock). O(new records)."""
+        with self._lock:
+            if self._cursor is None:
+                self._cursor = self.log.tail(self.graph.seq + 1)
+            self._fold(self._cursor.poll())
+
+    def fold(self, records: Iterable[Record]) -> None:
+        """Fold records read from the store (those already folded are skipped)."""
+        with self._lock:
+            self._fold(records)
 
     def _fold(self, records: Iterable[Record]) -> None:
         graph = self.graph
@@ -393,7 +318,7 @@ class Planner:
     def transition(self, task: str, state: str, reason: str | None = None, by: str | None = None,
                    token: int | None = None, command_id: str | None = None) -> None:
         """Change a task's state; a leased task needs its lease's ``token`` (else
-        :class:`~planner.errors.StaleLease`). On a leased task, completed and cancelled
+        :class:`~planner.domain.errors.StaleLease`). On a leased task, completed and cancelled
         release the lease; failed (and pending) release it too and send the task back to
         pending while it has attempts left."""
         self.execute(ev.Transition(id=task, to_state=state, reason=reason, by=by, token=token,
@@ -414,7 +339,7 @@ class Planner:
         self.execute(ev.RecordCheckpoint(id=task, notes=notes, data=data or {}, by=by, token=token,
                                          command_id=command_id))
 
-    # -- agents and leases (rules: planner.leasing) -------------------------------
+    # -- agents and leases (rules: planner.domain.leasing) -------------------------------
     def register_agent(self, agent_id: str, capabilities: Iterable[str] = (), capacity: int = 1,
                        kind: str = "ai", command_id: str | None = None) -> None:
         self.execute(ev.RegisterAgent(agent=agent_id, capabilities=tuple(capabilities), capacity=capacity,
@@ -444,7 +369,7 @@ class Planner:
 
     def assign(self, agents: Iterable[str] | None = None, ttl: float | None = None,
                command_id: str | None = None) -> list[Any]:
-        """Hand ready tasks to the available agents in one batch (see :func:`planner.leasing.assign`);
+        """Hand ready tasks to the available agents in one batch (see :func:`planner.domain.leasing.assign`);
         return the ``task.assigned`` events."""
         events = self.execute(ev.Assign(agents=tuple(agents) if agents is not None else None, ttl=ttl,
                                         command_id=command_id))
@@ -457,56 +382,44 @@ class Planner:
         self.refresh()
         return [ev.parse_event(r.type, r.data) for r in self.log.read(before + 1) if r.type == "lease.expired"]
 
-    def agents(self) -> list[dict[str, Any]]:
-        """Every agent: kind, capabilities, capacity, the leases it holds, when last heard from."""
-        self.refresh()
-        board = self.graph.agents
-        return [{"id": a.id, "kind": a.kind, "capabilities": sorted(a.capabilities), "capacity": a.capacity,
-                 "active": a.active, "last_seen": a.last_seen,
-                 "leases": [board.leases[t].to_dict() for t in sorted(a.held)],
-                 "effort_held": sum(self.graph.tasks[t].effort for t in a.held)}
-                for a in sorted(board.agents.values(), key=lambda a: a.id)]
+    def agents(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Every agent: kind, capabilities, capacity, the leases it holds, when last heard from
+        (with ``now``: health and time left; see :func:`projections.views.agents`)."""
+        with self._lock:
+            self.refresh()
+            return views.agents(self.graph, now)
 
-    # -- queries -----------------------------------------------------------------
+    # -- queries (the shapes: projections.views) -----------------------------------
     def task(self, task: str, refresh: bool = True) -> dict[str, Any]:
         """One task as a plain dict (facts, derived state, dependencies). Raises UnknownTask.
         ``refresh=False`` skips catching up with other processes (for many calls in a row)."""
-        if refresh:
-            self.refresh()
-        node = self.graph.tasks.get(task)
-        if node is None:
+        with self._lock:
+            if refresh:
+                self.refresh()
+            found = views.task(self.graph, task)
+        if found is None:
             raise UnknownTask(task)
-        index = self.graph.index
-        return {
-            "id": node.id, "title": node.title, "description": node.description, "parent": node.parent,
-            "children": sorted(index.children[task]), "priority": node.priority, "effort": node.effort,
-            "capabilities": list(node.capabilities), "metadata": node.metadata,
-            "verify_command": node.verify_command, "state": str(node.state),
-            "ready": self.graph.is_ready(node), "done": node.done,
-            "depends_on": sorted(index.depends_on[task]), "dependents": sorted(index.dependents[task]),
-            "checkpoint": node.checkpoint,
-            "lease": lease.to_dict() if (lease := self.graph.agents.leases.get(task)) is not None else None,
-            "attempts": self.graph.agents.attempts.get(task, 0),
-        }
+        return found
 
     def tasks(self) -> list[str]:
-        self.refresh()
-        return sorted(self.graph.tasks)
+        with self._lock:
+            self.refresh()
+            return sorted(self.graph.tasks)
 
     def ready(self, limit: int | None = None) -> list[str]:
         """Ready task ids, best first (priority, then critical-path weight, then age).
         O(limit + log n); O(n + e) more after a change to the structure (see
         :mod:`projections.graph`)."""
-        self.refresh()
-        return self.graph.ready_ids(limit)
+        with self._lock:
+            self.refresh()
+            return self.graph.ready_ids(limit)
 
-    def ready_tasks(self, limit: int | None = None) -> list[dict[str, Any]]:
+    def ready_tasks(self, limit: int | None = None, capabilities: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """:meth:`ready` with what an agent needs to choose (id, title, priority, effort,
         critical-path weight, capabilities, parent); :meth:`task` has the rest. O(limit)."""
-        nodes = self.graph.tasks
-        return [{"id": t, "title": n.title, "priority": n.priority, "effort": n.effort, "weight": n.weight,
-                 "capabilities": list(n.capabilities), "parent": n.parent}
-                for t in self.ready(limit) for n in (nodes[t],)]
+        with self._lock:
+            self.refresh()
+            return views.ready(self.graph, limit, capabilities)
 
     def analysis(self, top: int = 10) -> dict[str, Any]:
         """Levels (what can run in parallel), the critical path by effort, the ``top``
@@ -514,15 +427,12 @@ class Planner:
         plus the exact bottleneck count."""
         from projections.analysis import analyze
 
-        self.refresh()
-        return analyze(self.graph, top=top).to_dict()
+        with self._lock:
+            self.refresh()
+            return analyze(self.graph, top=top).to_dict()
 
     def stats(self) -> dict[str, Any]:
-        self.refresh()
-        graph = self.graph
-        return {
-            "project": graph.name, "mode": graph.mode, "seq": graph.seq, "tasks": len(graph.tasks),
-            "max_depth": graph.max_depth,
-            "leaves_by_state": {str(state): n for state, n in sorted(graph.counts.items()) if n},
-            "ready": len(graph.ready),
-        }
+        """The project in numbers (:func:`projections.views.status`)."""
+        with self._lock:
+            self.refresh()
+            return views.status(self.graph)

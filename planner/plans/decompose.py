@@ -4,7 +4,7 @@
 which runs the program, checks what it printed and returns *task specs* for
 the caller to validate against the project and append. Any program in any
 language can be a decomposer (a script, a wrapper around a language model, a
-rule engine); :mod:`planner.example_decomposer` is a small deterministic one.
+rule engine); :mod:`planner.plans.example_decomposer` is a small deterministic one.
 
 The protocol
 ------------
@@ -89,8 +89,8 @@ from typing import IO, Any, get_args
 
 from pydantic import TypeAdapter, ValidationError
 
-from . import events as ev
-from .errors import DomainError
+from planner.domain import events as ev
+from planner.domain.errors import DomainError
 
 PRIORITIES: tuple[str, ...] = get_args(ev.Priority)
 #: stderr lines quoted in an error
@@ -163,7 +163,7 @@ def command_argv(command: str, task_id: str, title: str) -> list[str]:
         raise DecomposerError(f"cannot split the decomposer command {command!r} into words: {e}")
     if not words:
         raise DecomposerError("the decomposer command is empty: give the program to run, e.g. "
-                              "--exec 'python3 -m planner.example_decomposer'")
+                              "--exec 'python3 -m planner.plans.example_decomposer'")
     values = {"task": task_id, "title": title}
 
     def fill(match: re.Match[str]) -> str:

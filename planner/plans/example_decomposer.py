@@ -1,10 +1,10 @@
 """A deterministic example decomposer: Design, Implement, Test.
 
-Run as ``python -m planner.example_decomposer``; it speaks the protocol of
-:mod:`planner.decompose` (the context as JSON on stdin, subtasks as JSON on
+Run as ``python -m planner.plans.example_decomposer``; it speaks the protocol of
+:mod:`planner.plans.decompose` (the context as JSON on stdin, subtasks as JSON on
 stdout)::
 
-    planner plan api --exec 'python -m planner.example_decomposer'
+    planner plan api --exec 'python -m planner.plans.example_decomposer'
 
 A task "X" with effort E (1.0 when not given) becomes::
 

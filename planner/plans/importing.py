@@ -11,11 +11,11 @@ is also what ``planner export --format json`` writes::
 
 :func:`read_plan` turns a file into task specs plus the problems found in its
 shape (each with its JSON path); :func:`import_plan` hands both to the planner
-as one :class:`~planner.events.AddTasks` command, which checks references,
+as one :class:`~planner.domain.events.AddTasks` command, which checks references,
 cycles and states against the project and reports every problem at once. A
 task key that the format does not know is kept in the task's ``metadata``
 (under ``"extra"``), so nothing in the file is lost. Costs: O(file size) to
-read, then the batch's costs (see :mod:`planner.batch`).
+read, then the batch's costs (see :mod:`planner.domain.batch`).
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from planner.domain import events as ev
+from planner.domain.errors import DomainError, InvalidPlanError
 from projections.bulk import gc_paused
-
-from . import events as ev
-from .errors import DomainError, InvalidPlanError
 
 
 class FixtureTask(BaseModel):
@@ -119,8 +118,8 @@ def read_fixture(data: Any, source: str = "<data>") -> ParsedPlan:
 
 
 def read_outline(text: str, source: str = "<outline>") -> ParsedPlan:
-    """Specs from a Markdown outline (see :mod:`planner.outline` for the syntax)."""
-    from .outline import OutlineError, parse_outline
+    """Specs from a Markdown outline (see :mod:`planner.plans.outline` for the syntax)."""
+    from planner.plans.outline import OutlineError, parse_outline
 
     try:
         items = parse_outline(text, source)
@@ -137,15 +136,12 @@ def read_outline(text: str, source: str = "<outline>") -> ParsedPlan:
 def import_plan(planner: Any, plan: ParsedPlan, skip_invalid: bool = False) -> dict[str, Any]:
     """Add ``plan`` to the project as one batch; return a report.
 
-    Raises :class:`~planner.errors.InvalidPlanError` listing every problem
+    Raises :class:`~planner.domain.errors.InvalidPlanError` listing every problem
     (nothing written) unless ``skip_invalid``. The report says what was
     imported, what was dropped, and how the file's ``expected_outcomes``
     compare with what the planner computes for the imported tasks.
     """
-    command = ev.AddTasks(tasks=tuple(plan.specs), source=plan.source, skip_invalid=skip_invalid,
-                          problems=tuple(plan.problems), withheld=tuple(plan.withheld),
-                          dependencies_key=plan.dependencies_key,
-                          state_key=plan.state_key)
+    command = _command(plan, skip_invalid)
     with gc_paused():  # a big import allocates millions of long-lived objects
         events = planner.execute(command)
     closing = events[-1] if events and events[-1].type == "project.imported" else None
@@ -159,6 +155,21 @@ def import_plan(planner: Any, plan: ParsedPlan, skip_invalid: bool = False) -> d
     return report
 
 
+def refuse_if_invalid(plan: ParsedPlan) -> None:
+    """Raise the :class:`~planner.domain.errors.InvalidPlanError` that importing ``plan`` into a
+    new project would raise, before the project is created: a refused import leaves nothing."""
+    from planner.domain.batch import decide_add_tasks
+    from projections.graph import TaskGraph
+
+    decide_add_tasks(TaskGraph(), _command(plan, skip_invalid=False))
+
+
+def _command(plan: ParsedPlan, skip_invalid: bool) -> Any:
+    return ev.AddTasks(tasks=tuple(plan.specs), source=plan.source, skip_invalid=skip_invalid,
+                       problems=tuple(plan.problems), withheld=tuple(plan.withheld),
+                       dependencies_key=plan.dependencies_key, state_key=plan.state_key)
+
+
 def check_plan(planner: Any | None, plan: ParsedPlan) -> dict[str, Any]:
     """What importing ``plan`` would do, writing nothing (``planner import --dry-run``).
 
@@ -167,14 +178,11 @@ def check_plan(planner: Any | None, plan: ParsedPlan) -> dict[str, Any]:
     cycles as strongly connected components (each with the edges inside it, see
     :func:`projections.analysis.cycles`), and the expected outcomes compared.
     """
+    from planner.domain.batch import decide_add_tasks
     from projections.analysis import cycles
     from projections.graph import TaskGraph
 
-    from .batch import decide_add_tasks
-
-    command = ev.AddTasks(tasks=tuple(plan.specs), source=plan.source, skip_invalid=True,
-                          problems=tuple(plan.problems), withheld=tuple(plan.withheld),
-                          dependencies_key=plan.dependencies_key, state_key=plan.state_key)
+    command = _command(plan, skip_invalid=True)
     if planner is not None:
         planner.refresh()
     graph = planner.graph if planner is not None else TaskGraph()

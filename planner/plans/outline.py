@@ -120,7 +120,7 @@ from typing import Any, NamedTuple, get_args
 
 from pydantic import TypeAdapter, ValidationError
 
-from . import events as ev
+from planner.domain import events as ev
 
 PRIORITIES: tuple[str, ...] = get_args(ev.Priority)
 

@@ -1,8 +1,8 @@
 """Breaking work down: ``planner plan TASK --exec 'COMMAND' [--depth N]``.
 
-For each task to split, the decomposer program (see :mod:`planner.decompose`
+For each task to split, the decomposer program (see :mod:`planner.plans.decompose`
 for the protocol) gets the task's context and prints subtasks; they are
-checked and appended as one :class:`~planner.events.AddTasks` batch, decided
+checked and appended as one :class:`~planner.domain.events.AddTasks` batch, decided
 under the log lock like any command (so nothing is written when the output
 refers to unknown tasks or closes a cycle, and concurrent planners never
 collide). With ``depth`` > 1 the new subtasks are split in turn, breadth
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import events as ev
-from .decompose import run_decomposer
-from .errors import DomainError
+from planner.domain import events as ev
+from planner.domain.errors import DomainError
+from planner.plans.decompose import run_decomposer
 
 
 def context_for(planner: Any, task: str) -> dict[str, Any]:
@@ -42,8 +42,8 @@ def decompose(planner: Any, task: str, command: str, depth: int = 1, timeout: fl
     """Split ``task`` with ``command``, ``depth`` levels deep; return the new task ids.
 
     A task the program returns ``[]`` for is left as it is. Raises
-    :class:`~planner.decompose.DecomposerError` (the program failed or printed
-    something invalid) or :class:`~planner.errors.InvalidPlanError` (its
+    :class:`~planner.plans.decompose.DecomposerError` (the program failed or printed
+    something invalid) or :class:`~planner.domain.errors.InvalidPlanError` (its
     subtasks do not fit the project); the levels already appended stay.
     """
     if depth < 1:

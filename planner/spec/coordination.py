@@ -24,7 +24,7 @@ rounds, until no pending leaf is left or none can be handed out:
    tied at that minimum) get one batch, ``Planner.assign(agents=tier)``: the
    planner picks the highest-ranked ready tasks (priority, then
    critical-path weight) and deals them largest effort first to the least
-   loaded of the tier (see :func:`planner.leasing.assign`); if that tier can
+   loaded of the tier (see :func:`planner.domain.leasing.assign`); if that tier can
    take nothing, the next one is tried;
 3. every task granted is then done on its agent's behalf, ``in_progress``
    then ``completed`` with the lease's token, so that the tasks waiting on it
@@ -51,7 +51,7 @@ and one batch.
 
 The methods are ``async`` because the spec awaits them; the work is
 synchronous (CPU and fsyncs, nothing to overlap), so it runs directly on
-the event loop's thread, like :class:`planner.spec_api.SuperPlanner`.
+the event loop's thread, like :class:`planner.spec.spec_api.SuperPlanner`.
 """
 
 from __future__ import annotations
@@ -62,10 +62,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .engine import Planner
-from .errors import DomainError
-from .importing import import_plan, read_fixture
-from .spec_api import TemporaryHome
+from planner.domain.errors import DomainError
+from planner.engine.engine import Planner
+from planner.plans.importing import import_plan, read_fixture
+from planner.spec.spec_api import TemporaryHome
 
 _EPSILON = 1e-9  # efforts closer than this are one tier
 
@@ -185,7 +185,7 @@ class AgentCoordinator(TemporaryHome):
     async def add_tasks(self, tasks: Any) -> dict[str, Any] | None:
         """Import the tasks (fixture task dicts, a fixture dict or a TestProject) that the
         project does not have yet, as one batch; return the import report (None when
-        there was nothing new). Raises :class:`~planner.errors.InvalidPlanError` on a bad task."""
+        there was nothing new). Raises :class:`~planner.domain.errors.InvalidPlanError` on a bad task."""
         data = _fixture_of(tasks)
         planner = self.planner
         known = set(planner.tasks())

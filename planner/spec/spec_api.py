@@ -9,7 +9,7 @@
 ``load_project`` is ``async`` because the spec awaits it; the work itself is
 synchronous (a file import is CPU and one fsync'd append, nothing to overlap),
 so it runs directly on the event loop's thread. Costs: one batch, see
-:mod:`planner.batch`.
+:mod:`planner.domain.batch`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .engine import Planner
-from .importing import import_plan, read_fixture, read_plan
+from planner.engine.engine import Planner
+from planner.plans.importing import import_plan, read_fixture, read_plan
 
 
 class TemporaryHome:
@@ -74,7 +74,7 @@ class SuperPlanner(TemporaryHome):
     async def load_project(self, project: Any, name: str | None = None, skip_invalid: bool = False) -> dict[str, Any]:
         """Import ``project`` (an object with ``to_dict()``, a fixture-format dict, or a
         path) into a new project (named ``name``, else the project's id) and open it.
-        Returns the import report (see :func:`planner.importing.import_plan`)."""
+        Returns the import report (see :func:`planner.plans.importing.import_plan`)."""
         if isinstance(project, str | os.PathLike):
             plan = read_plan(project)
             data: dict[str, Any] = {"project": plan.project}

@@ -32,7 +32,7 @@ Figures per agent count:
 * **assign batch, median** (ms): the median batch of the run (later batches
   go to the agents furthest behind, often one);
 * **assign_all_tasks** (ms): the whole hand-out: import, every batch, and the
-  simulated agents' two transitions per task (see :mod:`planner.coordination`);
+  simulated agents' two transitions per task (see :mod:`planner.spec.coordination`);
 * **balance** (%): the largest ``|effort - mean| / mean`` over the agents
   (target <= 15%, the spec's ``assert_load_balanced(tolerance=0.15)``;
   deterministic, the same in every repetition);
@@ -119,8 +119,8 @@ from typing import Any, TextIO
 from fixtures.agents import create_test_agents, generate_multi_agent_project
 from fixtures.generators import TestProject
 from planner import Planner
-from planner.coordination import AgentCoordinator
-from planner.importing import import_plan, read_fixture
+from planner.plans.importing import import_plan, read_fixture
+from planner.spec.coordination import AgentCoordinator
 from stress.bench import BenchResult, RunOptions
 from stress.bench.figures import LOWER
 from stress.bench.stats import Figure, LatencySummary, cell, fmt, format_table, median

@@ -3,7 +3,7 @@
 What is measured is :mod:`eventstore.archive` (one bare repository per log,
 ``<log dir>/archive.git``, written with dulwich, objects fsynced) as the
 planner uses it: :meth:`planner.Planner.archive` commits the batch of events
-and a rendering of the project's state (:mod:`planner.archiving`: the task
+and a rendering of the project's state (:mod:`planner.engine.archiving`: the task
 shards the batch touched and ``state/project.json``). Every part runs in
 fresh temp dirs under the default temp dir, removed after. Planner handles
 are opened with ``archive_every=0, archive_interval=0``, so that only the
@@ -141,7 +141,7 @@ from eventstore import EventLog
 from eventstore.archive import REPO_NAME, Archive
 from fixtures.generators import generate_complex_project
 from planner import Planner
-from planner.importing import import_plan, read_fixture
+from planner.plans.importing import import_plan, read_fixture
 from stress.bench import BenchResult, RunOptions
 from stress.bench.figures import HIGHER, LOWER
 from stress.bench.stats import Figure, LatencySummary, fmt, format_table, median

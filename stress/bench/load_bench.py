@@ -364,7 +364,7 @@ def build_stores(root: Path, data: dict[str, Any], eventsourcing: bool = False) 
     """Import the project into a planner home and snapshot it; make the replay copy and the peers
     (the eventsourcing one, snapshotted, if asked). Returns the stores and the seq the snapshot describes."""
     from planner import Planner
-    from planner.importing import import_plan, read_fixture
+    from planner.plans.importing import import_plan, read_fixture
 
     stores = Stores(root)
     p = Planner.open(stores.home, PROJECT, create=True, durability="batch")

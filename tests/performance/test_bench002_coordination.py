@@ -8,7 +8,7 @@ figures. Departure from the snippet: the coordinator's temporary home is closed 
 import pytest
 
 from fixtures.agents import assert_load_balanced, create_test_agents, generate_multi_agent_project
-from planner.coordination import AgentCoordinator
+from planner.spec.coordination import AgentCoordinator
 
 
 @pytest.mark.performance

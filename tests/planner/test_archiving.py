@@ -18,9 +18,9 @@ def history(p):
     """The archive's commits, once the background committer a command may have started is done."""
     import psutil
 
-    mine = [proc for proc in psutil.process_iter(["cmdline"])
-            if "--background" in (proc.info["cmdline"] or []) and str(p.log.path.parent.parent) in proc.info["cmdline"]]
-    psutil.wait_procs(mine, timeout=60)  # (waiting for those processes to exit, not for time to pass)
+    from stress.procs import committers
+
+    psutil.wait_procs(committers(p.log.path.parent.parent), timeout=60)  # (waiting for them to exit, not for time)
     with Archive(p.log) as archive:
         return archive.history()
 

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from planner import Planner
-from planner.events import parse_event
+from planner.domain.events import parse_event
 
 
 def test_twenty_processes_claiming_at_once_never_double_assign(tmp_path):

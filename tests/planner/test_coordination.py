@@ -13,7 +13,7 @@ from fixtures.agents import (
     load_of,
 )
 from planner import AgentCoordinator, Planner
-from planner.coordination import AgentShare
+from planner.spec.coordination import AgentShare
 
 
 async def _spec_snippet(agent_count: int, home=None):
@@ -182,7 +182,7 @@ def test_test_agents_are_deterministic_and_every_generated_task_has_someone_able
 
 
 def test_multi_agent_projects_are_seeded_sized_and_import_cleanly(tmp_path):
-    from planner.importing import import_plan, read_fixture
+    from planner.plans.importing import import_plan, read_fixture
 
     a, b = generate_multi_agent_project(7, 9, seed=1), generate_multi_agent_project(7, 9, seed=1)
     assert a.to_json() == b.to_json()

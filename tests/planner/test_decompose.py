@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from planner.decompose import DecomposerError, command_argv, parse_subtasks, run_decomposer
-from planner.example_decomposer import decompose
+from planner.plans.decompose import DecomposerError, command_argv, parse_subtasks, run_decomposer
+from planner.plans.example_decomposer import decompose
 
 PY = shlex.quote(sys.executable)
-EXAMPLE = f"{PY} -m planner.example_decomposer"
+EXAMPLE = f"{PY} -m planner.plans.example_decomposer"
 CONTEXT = {
     "task": {"id": "api", "title": "Build the API", "description": "REST", "effort": 10.0, "priority": "high",
              "capabilities": ["python"], "metadata": {}},

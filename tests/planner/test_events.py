@@ -3,8 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
-from planner import events as ev
-from planner.events import (
+from planner.domain import events as ev
+from planner.domain.events import (
     EVENT_MODELS,
     AddTask,
     DependencyAdded,
@@ -99,7 +99,7 @@ def test_commands_validate_too():
 
 
 def test_the_trusted_fold_tables_match_the_models():
-    from planner.trusted import SHAPES
+    from planner.domain.trusted import SHAPES
 
     assert set(SHAPES) == set(EVENT_MODELS)
     for name, model in EVENT_MODELS.items():
@@ -112,7 +112,7 @@ def test_the_trusted_fold_tables_match_the_models():
 
 @pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.type)
 def test_folding_a_record_gives_the_fields_validation_gives(event):
-    from planner.trusted import fold_event
+    from planner.domain.trusted import fold_event
 
     logged = encode_event(event)
     fact = fold_event(logged["type"], logged["data"])
@@ -123,7 +123,7 @@ def test_folding_a_record_gives_the_fields_validation_gives(event):
 
 
 def test_an_old_version_is_folded_through_validation_and_upcasting():
-    from planner.trusted import fold_event
+    from planner.domain.trusted import fold_event
 
     with pytest.raises(Exception, match="newer than this code"):
         fold_event("task.added", {"v": 99, "id": "a", "title": "t"})

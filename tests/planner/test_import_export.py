@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from planner import Planner
-from planner.errors import InvalidPlanError
-from planner.exporting import to_dot, to_fixture, to_mermaid
-from planner.importing import PlanFileError, import_plan, read_fixture, read_plan
+from planner.domain.errors import InvalidPlanError
+from planner.plans.exporting import to_dot, to_fixture, to_mermaid
+from planner.plans.importing import PlanFileError, import_plan, read_fixture, read_plan
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -181,8 +181,19 @@ def test_cli_import_export_and_errors(tmp_path):
     assert [p["where"] for p in error["problems"]] == ["tasks[1].priority", "tasks[0].dependencies[0]"]
     human = run_cli(home, "--project", "other", "import", str(bad))
     assert human.returncode == 2 and "tasks[1].priority" in human.stderr and "tasks[0].dependencies[0]" in human.stderr
-    assert not (home / "projects" / "other").exists() or run_cli(home, "--project", "other", "--json", "status") \
-        .returncode == 0
+    # (that the refused imports left no project "other" behind: the next test)
+
+
+def test_a_refused_import_into_a_new_project_leaves_no_project_behind(tmp_path):
+    home = tmp_path / "home"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"tasks": [task("a", dependencies=["zz"]), task("b", priority="now")]}))
+    refused = run_cli(home, "--project", "other", "--json", "import", str(bad))
+    assert refused.returncode == 2
+    assert json.loads(refused.stdout)["error"]["type"] == "InvalidPlanError"
+    status = run_cli(home, "--project", "other", "--json", "status")
+    assert status.returncode == 2, f"project 'other' exists: {status.stdout}"
+    assert json.loads(status.stdout)["error"]["type"] == "ProjectNotFound"
 
 
 def test_dry_run_reports_problems_and_cycles_and_writes_nothing(tmp_path):

@@ -1,4 +1,4 @@
-"""planner.journal: a line per acknowledged command that wrote events, found in the log."""
+"""planner.engine.journal: a line per acknowledged command that wrote events, found in the log."""
 
 import json
 

@@ -3,7 +3,7 @@
 import pytest
 
 from planner import DomainError, Planner
-from planner.errors import StaleLease, UnknownAgent
+from planner.domain.errors import StaleLease, UnknownAgent
 
 
 class Clock:

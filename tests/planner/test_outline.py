@@ -5,8 +5,8 @@ import textwrap
 
 import pytest
 
-from planner import outline
-from planner.outline import OutlineError, Problem, parse_outline, slugify
+from planner.plans import outline
+from planner.plans.outline import OutlineError, Problem, parse_outline, slugify
 
 
 def parse(text: str) -> list[dict]:

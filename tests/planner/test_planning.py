@@ -8,11 +8,11 @@ import sys
 import pytest
 
 from planner import Planner
-from planner.decompose import DecomposerError
-from planner.errors import InvalidPlanError
-from planner.planning import context_for, decompose
+from planner.domain.errors import InvalidPlanError
+from planner.plans.decompose import DecomposerError
+from planner.plans.planning import context_for, decompose
 
-EXAMPLE = f"{shlex.quote(sys.executable)} -m planner.example_decomposer"
+EXAMPLE = f"{shlex.quote(sys.executable)} -m planner.plans.example_decomposer"
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 
 from eventstore import CorruptSnapshotWarning
 from planner import Planner
-from planner.events import parse_event
+from planner.domain.events import parse_event
 from projections.graph import TaskGraph
 
 

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from planner import Planner
-from planner.events import parse_event
+from planner.domain.events import parse_event
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "complex_microservices_platform.json"
 LEAVES = 13  # in that fixture

@@ -3,7 +3,7 @@
 import hypothesis.strategies as st
 from hypothesis import given, settings
 
-from planner.events import DependencyAdded, TaskAdded, TaskStateChanged
+from planner.domain.events import DependencyAdded, TaskAdded, TaskStateChanged
 from projections.analysis import Structure, analyze, cycles
 from projections.dependencies import DependencyIndex
 from projections.graph import TaskGraph

@@ -4,7 +4,7 @@ import hypothesis.strategies as st
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from planner.events import (
+from planner.domain.events import (
     DependencyAdded,
     DependencyRemoved,
     ProjectCreated,

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from planner import states
-from planner.events import TaskState
-from planner.states import DONE, TERMINAL, TRANSITIONS, IllegalTransition, check_transition
+from planner.domain.events import TaskState
+from planner.domain.transitions import IllegalTransition, check_transition
+from projections import states
+from projections.states import DONE, TERMINAL, TRANSITIONS
 
 ALL = list(TaskState)
 

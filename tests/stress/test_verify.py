@@ -10,7 +10,7 @@ import pytest
 
 from eventstore import EventLog
 from planner import Planner
-from planner.events import encode_event
+from planner.domain.events import encode_event
 from stress.model import Model, Violation
 from stress.verify import Journal, audit, read_raw_log
 
@@ -104,7 +104,7 @@ def test_every_illegal_event_is_a_violation(home, events, rule):
 
 
 def test_audit_reports_an_illegal_event_in_a_real_log(home):
-    from planner import events as ev
+    from planner.domain import events as ev
 
     append_raw(home, ev.TaskStateChanged(id="b", from_state="pending", to_state="in_progress"))
     problems = audit(home, "p").problems

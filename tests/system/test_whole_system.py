@@ -36,7 +36,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from eventstore import EventLog
 from eventstore.restore import restore
 from planner import DomainError, Planner
-from planner.events import parse_event
+from planner.domain.events import parse_event
 from projections.graph import TaskGraph
 from stress.model import COMPLETED, FAILED, LEGAL, PENDING, STARTED, Model, MTask, engine_view
 from stress.verify import batches, read_raw_log

@@ -1,0 +1,1 @@
+"""The agents' processes: ``planner work``'s supervisor, its workers, and the simulated job."""

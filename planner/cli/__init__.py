@@ -1,0 +1,1 @@
+"""The command line (``python -m planner``) and ``planner watch``: adapters over the service."""

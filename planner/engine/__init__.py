@@ -1,0 +1,1 @@
+"""The engine: read-decide-append on a store, and its maintenance steps."""
