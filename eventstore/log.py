@@ -410,6 +410,25 @@ class EventLog:
         self._check_open()
         return follow(self, from_seq, timeout, stop_event)
 
+    def catch_up(self) -> list[Record]:
+        """The records other handles appended that this handle has not handed over yet (through
+        a transaction or an earlier ``catch_up``), read without the append lock; the next
+        transaction's ``records`` then start after them. On a handle's first use (no
+        :meth:`resume`), the whole log. O(new records).
+
+        This is how a writer does its catching-up *before* taking the lock, so that the work
+        inside the lock does not grow with the number of writers.
+        """
+        with self._mutex:
+            self._check_open()
+            if self._in_tx:
+                raise EventStoreError("catch_up() inside a transaction: its records are tx.records")
+            if not self._collect:
+                self._start_collecting()
+            self._poll()
+            records, self._unseen = self._unseen, []
+            return records
+
     # -- appending ---------------------------------------------------------
     def append(
         self,

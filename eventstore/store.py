@@ -108,6 +108,11 @@ class Store(Protocol):
         """Records ``from_seq..to_seq`` (inclusive). Lock-free. O(records read)."""
         ...
 
+    def catch_up(self) -> list[Record]:
+        """What others appended that this handle has not handed over yet, read without the lock;
+        the next transaction's ``records`` start after them. Lets a writer fold before locking."""
+        ...
+
     def tail(self, from_seq: int = 1) -> Cursor:
         """A cursor whose polls yield what was appended from ``from_seq`` on."""
         ...

@@ -22,10 +22,11 @@ RANKS = {
     "planner.engine": 3,
     "planner.plans": 4,  # plans in and out: translations between files and the engine's commands
     "planner.service": 5,
-    "planner.agents": 6,
-    "planner.spec": 7,
-    "planner.cli": 8,
-    "planner": 9,  # the package's lazy facade and __main__
+    "planner.server": 6,
+    "planner.agents": 7,
+    "planner.spec": 8,
+    "planner.cli": 9,
+    "planner": 10,  # the package's lazy facade and __main__
 }
 OURS = ("eventstore", "projections", "planner")
 

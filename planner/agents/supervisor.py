@@ -221,6 +221,7 @@ class Supervisor:
         import subprocess  # noqa: F401
         import tempfile  # noqa: F401
 
+        import eventstore.archive_marks  # noqa: F401
         import eventstore.follow  # noqa: F401
         from planner.agents import simulate, worker  # noqa: F401
         from planner.domain import decide, events, leasing  # noqa: F401

@@ -255,6 +255,7 @@ class Worker:
         self._next_heartbeat = 0.0
         self.service: Any = None  # planner.service.service.Service: all the worker asks and tells
         self._mode = "planning"  # the project's mode as last seen
+        self._next_expiry: float | None = None  # when the first lease runs out, as last seen
 
     # -- the process's signals -------------------------------------------------
     def _install_signals(self) -> None:
@@ -292,8 +293,8 @@ class Worker:
         seen = from_seq - 1
         while not self.stopping.is_set():
             try:
-                for event in self.service.follow(seen + 1, timeout=None, stop_event=self.stopping):
-                    seen = event["seq"]
+                for seq in self.service.follow_seqs(seen + 1, timeout=None, stop_event=self.stopping):
+                    seen = seq
                     self._wake()
             except Exception as exc:  # a watcher that dies would leave the worker deaf
                 print(f"{self.config.agent}: watching the log failed ({exc!r}); watching again", flush=True)
@@ -354,26 +355,22 @@ class Worker:
 
     def _something_fits(self) -> bool:
         """Lock-free: is a claim worth the lock? A ready task this agent can do, or a lease due
-        to expire (the claim writes the expiry, and may then get the task). O(ready) at worst."""
-        s = self.service
-        self._mode = s.status()["mode"]
+        to expire (the claim writes the expiry, and may then get the task). One query."""
+        outlook = self.service.outlook(self.config.capabilities)
+        self._mode, self._next_expiry = outlook["mode"], outlook["next_expiry"]
         if self._mode != "working":
             return False
-        expiry = s.next_expiry()
-        if expiry is not None and expiry <= time.time():
-            return True
-        return bool(s.ready(limit=1, capabilities=self.config.capabilities))
+        return outlook["fits"] or (self._next_expiry is not None and self._next_expiry <= time.time())
 
     def _timeout(self) -> float:
-        """Seconds until the loop has something to do without being woken."""
+        """Seconds until the loop has something to do without being woken (the expiry as the
+        last look saw it: any append wakes the loop, and a claim looks again)."""
         now = time.monotonic()
         due = [self._next_heartbeat]
         for running in self.jobs.values():
             due += [running.next_renew, running.job.deadline()]
-        if len(self.jobs) < self.config.capacity and self._mode == "working":
-            expiry = self.service.next_expiry()
-            if expiry is not None:
-                due.append(now + max(expiry - time.time(), 0.0) + 0.01)
+        if len(self.jobs) < self.config.capacity and self._mode == "working" and self._next_expiry is not None:
+            due.append(now + max(self._next_expiry - time.time(), 0.0) + 0.01)
         return min(max(min(due) - now, 0.005), 60.0)
 
     def _start(self, lease: dict[str, Any]) -> None:

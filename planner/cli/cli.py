@@ -31,6 +31,9 @@ def _common(defaults: bool) -> argparse.ArgumentParser:
                         help="the project (default: $PLANNER_PROJECT or 'default')")
     common.add_argument("--json", action="store_true", default=False if defaults else unset,
                         help="print JSON (errors too)")
+    common.add_argument("--no-server", action="store_true", default=False if defaults else unset,
+                        help="work on the files directly even when `planner serve` serves the home "
+                             "(also: PLANNER_NO_SERVER=1)")
     return common
 
 
@@ -40,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
                                      parents=[_common(defaults=True)])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    sub.add_parser("serve", parents=[common],
+                   help="decide for every agent of the home in one long-running process (a Unix socket in the "
+                        "home; SIGTERM or Ctrl-C stops it)")
+    server = sub.add_parser("server", parents=[common], help="the home's server: status (exit 0 if one runs) or stop")
+    server.add_argument("action", choices=["status", "stop"])
     init = sub.add_parser("init", parents=[common], help="create the project")
     init.add_argument("--max-depth", type=int, default=8, help="how deep the task tree may go (default 8)")
     init.add_argument("--description", default="")
@@ -271,6 +279,16 @@ def _open(args: Any, create: bool = False):
 
 def _run(args: Any) -> tuple[int, Any, Any]:
     """Do the command; return (exit code, JSON payload, a function that prints it for people)."""
+    if args.no_server:
+        from planner.service.wire import NO_SERVER_ENV
+
+        os.environ[NO_SERVER_ENV] = "1"  # (for this process and the workers it starts)
+    if args.command == "serve":
+        from planner.server.server import serve
+
+        return serve(args.home), None, lambda: None
+    if args.command == "server":
+        return _server(args)
     if args.command == "init":
         from planner.service.service import Service
 
@@ -335,6 +353,20 @@ def _run(args: Any) -> tuple[int, Any, Any]:
             return 0, events, lambda: [print(f"{e['seq']:>6}  {e['ts']}  {e['type']:<22} {json.dumps(e['data'])}")
                                        for e in events]
     raise AssertionError(args.command)
+
+
+def _server(args: Any) -> tuple[int, Any, Any]:
+    from planner.server.control import server_status, stop_server
+
+    if args.action == "status":
+        info = server_status(args.home)
+        if info is None:
+            return 1, None, lambda: print(f"no planner server serves {args.home}")
+        return 0, info, lambda: print(f"serving {info['home']} (pid {info['pid']}, socket {info['socket']}, up "
+                                      f"{info['uptime']:.0f} s): {', '.join(info['projects']) or 'no project open yet'}")
+    stopped = stop_server(args.home)
+    return 0, {"stopped": stopped}, lambda: print(f"stopped the server (pid {stopped})" if stopped
+                                                  else f"no planner server serves {args.home}")
 
 
 def _in(expires_at: float) -> str:

@@ -12,7 +12,9 @@
         maintenance.after_write()              # a snapshot or an archive commit, when due
 
 Queries (``task``, ``tasks``, ``ready``, ``stats``) first fold whatever other
-processes appended, lock-free, then read a view (:mod:`projections.views`).
+processes appended, lock-free (``Store.catch_up``), then read a view
+(:mod:`projections.views`). A command does the same before it takes the
+store's lock, so that inside the lock it folds only what arrived meanwhile.
 Folding is idempotent by seq, so no record is ever applied twice.
 
 The engine depends on the storage protocol only (:class:`eventstore.Store`,
@@ -88,7 +90,6 @@ class Planner:
         self.graph = TaskGraph()
         self.graph.index.defer_reach()  # built by the first cycle check: a replay never needs it
         self.loaded_from_snapshot = 0  # the seq of the snapshot this handle started from, if any
-        self._cursor = None  # where refresh() reads on from (opened after the snapshot is loaded)
         self._lock = threading.RLock()  # one fold/decide/read of the graph at a time (see the module doc)
         self.journal: Any = None  # planner.engine.journal.Journal: acknowledged commands, when asked for
 
@@ -152,10 +153,9 @@ class Planner:
                 warnings.warn(f"snapshot {snap.path} is not usable ({exc}): replaying the whole log",
                               CorruptSnapshotWarning, stacklevel=3)
             else:
-                self.graph, self.loaded_from_snapshot, self._cursor = graph, snap.seq, cursor
-                self.log.resume(snap)  # our writes never re-read what it covers
-                return
-        cursor.close()
+                self.graph, self.loaded_from_snapshot = graph, snap.seq
+                self.log.resume(snap)  # neither our reads nor our writes re-read what it covers
+        cursor.close()  # (the store's handle reads on from there: Store.catch_up)
 
     def snapshot(self) -> int:
         """Save the projections now (derived data: safe to delete); return the seq they describe."""
@@ -180,8 +180,6 @@ class Planner:
             self.refresh()
             if self.maintenance.archive_behind(self):
                 archive_quietly(self)
-        if self._cursor is not None:
-            self._cursor.close()
         if self.journal is not None:
             self.journal.close()
         self.log.close()
@@ -223,6 +221,9 @@ class Planner:
         while True:
             expired: list[Any] = []
             with self._lock:
+                # fold what others appended before taking the store's lock, so that the work
+                # inside it (only what arrives meanwhile) does not grow with the number of writers
+                self._fold(self.log.catch_up())
                 with self.log.transaction() as tx:
                     self._fold(tx.records)
                     done = tx.seen(command.command_id) if command.command_id is not None else None
@@ -263,6 +264,81 @@ class Planner:
             journal.ack_events(command.command_id, type(command).__name__, events)
         return events
 
+    def execute_group(self, commands: list[Any]) -> list[Any]:
+        """Group commit: decide ``commands`` one by one, in order, each against the state that
+        includes the ones before it, and write all their events in one store transaction (one
+        write, one flush). Returns, per command, its events (a retried command id: the events it
+        wrote the first time) or the :class:`DomainError` that refused it; a refused command
+        writes nothing and does not disturb the others. Nothing is returned before every
+        event is durable. Leases that ran out are expired first, as in :meth:`execute`.
+
+        Costs one lock acquisition and one flush for the whole group: the point of a server,
+        where commands that arrive during a flush form the next group.
+        """
+        results: list[Any] = [None] * len(commands)
+        retried: dict[int, Any] = {}
+        wrote = False
+        with self._lock:
+            self._fold(self.log.catch_up())
+            try:
+                with self.log.transaction() as tx:
+                    self._fold(tx.records)
+                    now = self.clock()
+                    graph = self.graph
+                    if graph.agents.next_due(graph.lease_ttl) <= now:
+                        expired = _leasing.expire(graph, now)
+                        if expired:
+                            self._apply_pending(tx.append([ev.encode_event(e) for e in expired]), expired)
+                            wrote = True
+                    for i, command in enumerate(commands):
+                        key = command.command_id
+                        done = tx.seen(key) if key is not None else None
+                        if done is not None:
+                            retried[i] = done
+                            continue
+                        stamped = command.model_copy(update={"now": now}) if getattr(command, "now", 0) is None \
+                            else command
+                        try:
+                            events = _rules.decide(graph, stamped)
+                        except DomainError as exc:
+                            results[i] = exc
+                            continue
+                        if events:
+                            self._apply_pending(tx.append([ev.encode_event(e) for e in events],
+                                                          idempotency_key=key), events)
+                            wrote = True
+                        results[i] = events
+            except BaseException:
+                if wrote:  # the graph holds events the store may not have: rebuild it from the store
+                    self._reload()
+                raise
+        for i, done in retried.items():
+            results[i] = [ev.parse_event(r.type, r.data) for r in self.log.read(done.first_seq, done.last_seq)]
+        if wrote:
+            self.maintenance.after_write(self)
+        return results
+
+    def _apply_pending(self, result: Any, events: list[Any]) -> None:
+        """Fold events appended in an open transaction (a group: the next command's decision
+        must see them); :meth:`_reload` undoes this if the transaction then fails."""
+        for offset, event in enumerate(events):
+            self.graph.apply(result.first_seq + offset, event)
+
+    def _reload(self) -> None:
+        """Rebuild the graph from the store's newest snapshot and the events after it."""
+        with self._lock:
+            graph = TaskGraph()
+            snap = self.log.load_snapshot()
+            if snap is not None:
+                try:
+                    graph = TaskGraph.from_snapshot(orjson.loads(snap.data))
+                except (ValueError, KeyError, TypeError):
+                    graph = TaskGraph()
+            with gc_paused():
+                for record in self.log.read(graph.seq + 1):
+                    graph.apply(record.seq, fold_event(record.type, record.data))
+            self.graph = graph
+
     def execute_events(self, events: list[Any], only_if_empty: bool = False) -> None:
         """Append events decided elsewhere (project creation, imports), folding them in."""
         with self._lock:
@@ -277,9 +353,7 @@ class Planner:
     def refresh(self) -> None:
         """Fold what other processes appended since (without the store's lock). O(new records)."""
         with self._lock:
-            if self._cursor is None:
-                self._cursor = self.log.tail(self.graph.seq + 1)
-            self._fold(self._cursor.poll())
+            self._fold(self.log.catch_up())
 
     def fold(self, records: Iterable[Record]) -> None:
         """Fold records read from the store (those already folded are skipped)."""
@@ -375,10 +449,10 @@ class Planner:
                                         command_id=command_id))
         return [e for e in events if e.type == "task.assigned"]
 
-    def reap(self) -> list[Any]:
+    def reap(self, command_id: str | None = None) -> list[Any]:
         """Expire every lease that has run out; return the ``lease.expired`` events written."""
         before = self.log.last_seq
-        self.execute(ev.Reap())
+        self.execute(ev.Reap(command_id=command_id))
         self.refresh()
         return [ev.parse_event(r.type, r.data) for r in self.log.read(before + 1) if r.type == "lease.expired"]
 

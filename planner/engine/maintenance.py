@@ -17,8 +17,6 @@ already durable.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -33,6 +31,9 @@ if TYPE_CHECKING:
 def start_committer_process(planner: Planner) -> None:
     """Commit to the git archive in a detached process (:mod:`planner.engine.committer`), so that
     the agent whose command crossed the threshold does not wait for git either."""
+    import subprocess  # (here: 2-3 ms of start-up that a query never pays)
+    import sys
+
     subprocess.Popen([sys.executable, "-m", "planner.engine.committer", "--store", planner.log.name,
                       "--project", planner.project, "commit", "--background"],
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

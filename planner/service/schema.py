@@ -156,6 +156,14 @@ class Replay(TypedDict, total=False):
     differences: list[str]
 
 
+class Outlook(TypedDict):
+    """What an idle agent checks before it asks for work."""
+
+    mode: str
+    next_expiry: float | None
+    fits: bool
+
+
 class Added(TypedDict):
     id: str
 

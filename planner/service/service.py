@@ -132,6 +132,14 @@ class ProjectView:
         due = graph.agents.next_due(graph.lease_ttl)
         return None if due == float("inf") else due
 
+    def outlook(self, capabilities: Iterable[str]) -> dict[str, Any]:
+        """What an idle agent with ``capabilities`` needs to know in one call: the project's
+        ``mode``, ``next_expiry`` (or None) and whether a ready task ``fits`` it. O(ready) at worst."""
+        graph = self._fresh()
+        due = graph.agents.next_due(graph.lease_ttl)
+        return {"mode": graph.mode, "next_expiry": None if due == float("inf") else due,
+                "fits": bool(views.ready(graph, 1, tuple(capabilities)))}
+
     def export(self, format: str = "json") -> str:  # noqa: A002 - the CLI's name
         """The project as text: ``json`` (the fixture format, re-importable), ``dot`` or ``mermaid``."""
         from planner.plans.exporting import FORMATS
@@ -150,8 +158,26 @@ class Service(ProjectView):
         self.project = planner.project
 
     @classmethod
-    def open(cls, home: os.PathLike | str | None, project: str, create: bool = False, **options: Any) -> Service:
-        """Open ``project`` (see :meth:`planner.engine.engine.Planner.open` for the options)."""
+    def open(cls, home: os.PathLike | str | None, project: str, create: bool = False, server: bool | None = None,
+             **options: Any) -> Any:
+        """Open ``project`` (see :meth:`planner.engine.engine.Planner.open` for the options).
+
+        When ``planner serve`` serves ``home``, a client of it
+        (:class:`~planner.service.remote.RemoteService`: the same methods, results and errors)
+        instead, unless ``server=False``, ``PLANNER_NO_SERVER=1``, or options only an embedded
+        engine takes (``create``, a clock, store options). ``server=True``: a server must serve
+        the home (DomainError otherwise)."""
+        from planner.service import wire
+
+        if server is not False and home is not None and not create and set(options) <= {"journal"} \
+                and (server or not wire.server_disabled()):
+            from planner.service.remote import RemoteService
+
+            client = RemoteService.connect(home, project, cls, **options)
+            if client is not None:
+                return client
+            if server:
+                raise DomainError(f"no planner server serves {home}: start one with `planner serve --home {home}`")
         return cls(Planner.open(home, project, create=create, **options))
 
     def close(self, archive: bool = False) -> None:
@@ -208,6 +234,10 @@ class Service(ProjectView):
         with self.planner.locked():
             return super().export(format)
 
+    def outlook(self, capabilities: Iterable[str]) -> dict[str, Any]:
+        with self.planner.locked():
+            return super().outlook(capabilities)
+
     # -- the log ------------------------------------------------------------------
     @property
     def seq(self) -> int:
@@ -232,6 +262,12 @@ class Service(ProjectView):
         """Events from ``from_seq`` on, as they are appended by anyone (no polling): EventView."""
         for record in self.planner.log.follow(from_seq, timeout=timeout, stop_event=stop_event):
             yield event_view(record)
+
+    def follow_seqs(self, from_seq: int, timeout: float | None = None, stop_event: Any = None) -> Iterator[int]:
+        """:meth:`follow`, only the seqs: for a watcher that needs to know that something was
+        appended, not what (no event view is built). O(1) per record."""
+        for record in self.planner.log.follow(from_seq, timeout=timeout, stop_event=stop_event):
+            yield record.seq
 
     def history(self, task: str) -> list[dict[str, Any]]:
         """Every event about ``task``, oldest first: [EventView]. Raises UnknownTask. O(log)."""
@@ -347,9 +383,10 @@ class Service(ProjectView):
         """Hand ready tasks to the available agents in one batch: the Leases granted."""
         return [_lease(e) for e in self.planner.assign(agents, ttl=ttl, command_id=command_id)]
 
-    def reap(self) -> list[dict[str, Any]]:
+    def reap(self, command_id: str | None = None) -> list[dict[str, Any]]:
         """Expire every lease that has run out: [Expiry]."""
-        return [{"task": e.id, "token": e.token, "agent": e.agent, "reason": e.reason} for e in self.planner.reap()]
+        return [{"task": e.id, "token": e.token, "agent": e.agent, "reason": e.reason}
+                for e in self.planner.reap(command_id=command_id)]
 
     # -- plans in and out ------------------------------------------------------------
     def import_plan(self, plan: Any, skip_invalid: bool = False) -> dict[str, Any]:

@@ -7,10 +7,22 @@ import sys
 import pytest
 
 
+@pytest.fixture(params=["embedded", "served"])
+def mode(request, tmp_path):
+    """Each command-line test runs twice: on the files directly, and through ``planner serve``."""
+    if request.param == "served":
+        from tests.serving import served
+
+        with served(tmp_path):
+            yield "served"
+    else:
+        yield "embedded"
+
+
 @pytest.fixture
-def run_planner(tmp_path):
-    """``run_planner(*args, check=True)``: ``python -m planner --home TMP *args``; with
-    ``check``, a non-zero exit fails the test with its output."""
+def run_planner(tmp_path, mode):
+    """``run_planner(*args, check=True)``: ``python -m planner --home TMP *args``, embedded or
+    through a server (``mode``); with ``check``, a non-zero exit fails the test with its output."""
     def run(*args: str, check: bool = True):
         result = subprocess.run([sys.executable, "-m", "planner", "--home", str(tmp_path), *args],
                                 capture_output=True, text=True, timeout=120)

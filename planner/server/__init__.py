@@ -1,0 +1,1 @@
+"""``planner serve``: the long-running server of a home, and its control (status, stop)."""
