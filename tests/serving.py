@@ -24,7 +24,8 @@ def start_server(home: Path, env: dict[str, str] | None = None) -> subprocess.Po
     lines = []
     for line in proc.stderr:  # blocks until the server writes, or exits
         lines.append(line)
-        if " serving " in line or line.startswith("planner serve: serving"):
+        if line.startswith("planner serve: serving"):
+            proc.startup = lines  # type: ignore[attr-defined] - what it said before it listened
             return proc
     proc.wait()
     raise AssertionError(f"planner serve exited with {proc.returncode}: {''.join(lines)}")

@@ -27,18 +27,25 @@ def server_status(home: os.PathLike | str) -> dict[str, Any] | None:
     return _ask(home, "ping")
 
 
-def stop_server(home: os.PathLike | str, timeout: float = 30.0) -> int | None:
-    """Ask the server to stop and wait until its process is gone; its pid, or None if none ran."""
-    info = server_status(home)
-    if info is None:
-        return None
-    _ask(home, "stop")
-    import psutil
+def stop_server(home: os.PathLike | str) -> int | None:
+    """Ask the server to stop and wait until it has (its projects flushed and closed, the home's
+    server lock free): its pid, or None if no server serves ``home``. Waits on the socket's end
+    and on the lock (the kernel wakes us), never by polling."""
+    import fcntl
 
+    from planner.service.remote import _dial
+
+    sock = _dial(home)
+    if sock is None:
+        return None
+    with sock, sock.makefile("rb") as reader:
+        sock.sendall(orjson.dumps({"id": 1, "op": "ping"}) + b"\n" + orjson.dumps({"id": 2, "op": "stop"}) + b"\n")
+        info = orjson.loads(reader.readline()).get("ok") or {}
+        reader.readline()  # {"stopping": true}
+        reader.read()  # until the server closes the connection: its projects are flushed and closed
+    fd = os.open(os.path.join(home, wire.LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        psutil.Process(info["pid"]).wait(timeout)
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.TimeoutExpired:
-        raise wire.ServerGone(f"the server (pid {info['pid']}) did not stop within {timeout:.0f} s") from None
-    return info["pid"]
+        fcntl.flock(fd, fcntl.LOCK_EX)  # free once the server process has let go of it (or died)
+    finally:
+        os.close(fd)
+    return info.get("pid")

@@ -244,10 +244,7 @@ class Server:
         reader = conn.makefile("rb")
         try:
             for line in reader:
-                reply = self._answer(line)
-                conn.sendall(reply)
-                if self.stopping.is_set() and b'"op":"stop"' in line:
-                    break
+                conn.sendall(self._answer(line))
         except OSError:
             pass
         finally:
