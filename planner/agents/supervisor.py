@@ -158,11 +158,11 @@ class Supervisor:
     # -- the whole run ---------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Start the workers, supervise them until stopped; the summary (see :meth:`summary`)."""
-        from planner.service.service import Service
+        from planner.service.opening import open_service
 
         o = self.options
         self._started = time.monotonic()
-        self.service = Service.open(o.home, o.project)
+        self.service = open_service(o.home, o.project)
         try:
             self._check_project()
             if o.command is not None:

@@ -303,7 +303,7 @@ class Worker:
     # -- the loop ----------------------------------------------------------------
     def run(self) -> int:
         from planner.domain.errors import DomainError, UnknownAgent
-        from planner.service.service import Service
+        from planner.service.opening import open_service
 
         c = self.config
         self._install_signals()
@@ -311,7 +311,7 @@ class Worker:
         if c.journal_dir:
             os.makedirs(c.journal_dir, exist_ok=True)
             journal = os.path.join(c.journal_dir, f"{c.agent}.jsonl")
-        self.service = s = Service.open(c.home, c.project, journal=journal)
+        self.service = s = open_service(c.home, c.project, journal=journal)
         watcher = None
         code = EXIT_STOPPED
         try:

@@ -272,9 +272,9 @@ def _one_line(exc: Exception) -> str:
 
 
 def _open(args: Any, create: bool = False):
-    from planner.service.service import Service
+    from planner.service.opening import open_service
 
-    return Service.open(args.home, args.project, create=create)
+    return open_service(args.home, args.project, create=create)
 
 
 def _run(args: Any) -> tuple[int, Any, Any]:

@@ -69,7 +69,7 @@ class _Hosted:
 
     def __init__(self, server: Server, project: str):
         self.project = project
-        self.service = Service.open(server.home, project, server=False)
+        self.service = Service.open(server.home, project)
         self.planner = self.service.planner
         self.planner.execute = self.submit  # every command the service makes goes through the group writer
         self.queue: queue.SimpleQueue[tuple[Any, Future] | None] = queue.SimpleQueue()
@@ -259,6 +259,7 @@ class Server:
         try:
             request = orjson.loads(line)
             ident, op, args = request.get("id"), request.get("op"), request.get("args") or {}
+            pos = request.get("pos") or ()
             if op == "ping":
                 result: Any = self.status()
             elif op == "stop":
@@ -269,13 +270,13 @@ class Server:
                 if op in wire.COMMAND_OPS:
                     hosted.captured.events = []
                     try:
-                        result = getattr(hosted.service, op)(**args)
+                        result = getattr(hosted.service, op)(*pos, **args)
                     finally:
                         events = [{"type": e.type, "data": e.model_dump(mode="json", exclude={"type"}),
                                    "command": name} for name, batch in hosted.captured.events for e in batch]
                         hosted.captured.events = None
                 else:
-                    result = getattr(hosted.service, op)(**args)
+                    result = getattr(hosted.service, op)(*pos, **args)
             else:
                 raise DomainError(f"unknown request {op!r}")
             reply: dict[str, Any] = {"id": ident, "ok": result}

@@ -1,6 +1,6 @@
 """A client of ``planner serve`` with the methods, results and errors of :class:`~planner.service.service.Service`.
 
-:meth:`Service.open <planner.service.service.Service.open>` returns one when a server
+:func:`~planner.service.opening.open_service` returns one when a server
 serves the home (unless told not to: ``server=False``, ``--no-server``, or
 ``PLANNER_NO_SERVER=1``). Commands and the live queries (:data:`~planner.service.wire.SERVED_OPS`)
 go to the server, which decides them on its in-memory projection with group commit;
@@ -33,7 +33,7 @@ from planner.service import wire
 class RemoteService:
     """See the module docstring."""
 
-    def __init__(self, home: os.PathLike | str, project: str, sock: socket.socket, embedded: type,
+    def __init__(self, home: os.PathLike | str, project: str, sock: socket.socket, embedded: Any,
                  journal: Any = None, local_options: dict[str, Any] | None = None):
         self.home, self.project = Path(home), project
         self._sock = sock
@@ -42,12 +42,12 @@ class RemoteService:
         self._mutex = threading.Lock()
         self._local: Any = None  # an embedded Service for what the server does not serve
         self._local_options = local_options or {}
-        self._embedded = embedded  # the Service class: its methods are this client's, its open() the fallback
+        self._embedded = embedded  # () -> the Service class: its methods are this client's, its open() the fallback
         self.journal = journal  # planner.engine.journal.Journal, when asked for
         self.served = True
 
     @classmethod
-    def connect(cls, home: os.PathLike | str, project: str, embedded: type, journal: os.PathLike | str | None = None,
+    def connect(cls, home: os.PathLike | str, project: str, embedded: Any, journal: os.PathLike | str | None = None,
                 **local_options: Any) -> RemoteService | None:
         """A client of the server of ``home`` on ``project``, or None when no server runs there
         (no ``server.json``, or nobody listening: a file left by a killed server)."""
@@ -68,15 +68,18 @@ class RemoteService:
         return client
 
     # -- the wire ---------------------------------------------------------------
-    def _call(self, op: str, **args: Any) -> Any:
-        result, _ = self._request(op, args)
+    def _call(self, op: str, *pos: Any, **args: Any) -> Any:
+        result, _ = self._request(op, pos, args)
         return result
 
-    def _request(self, op: str, args: dict[str, Any]) -> tuple[Any, list[Any]]:
+    def _request(self, op: str, pos: tuple, args: dict[str, Any]) -> tuple[Any, list[Any]]:
         with self._mutex:
             for attempt in (1, 2):
                 self._next_id += 1
-                line = orjson.dumps({"id": self._next_id, "project": self.project, "op": op, "args": args})
+                request = {"id": self._next_id, "project": self.project, "op": op, "args": args}
+                if pos:
+                    request["pos"] = pos
+                line = orjson.dumps(request)
                 try:
                     self._sock.sendall(line + b"\n")
                     reply = self._file.readline()
@@ -101,10 +104,10 @@ class RemoteService:
         self._sock, self._file = sock, sock.makefile("rb")
         return True
 
-    def _command(self, op: str, args: dict[str, Any]) -> Any:
+    def _command(self, op: str, pos: tuple, args: dict[str, Any]) -> Any:
         if args.get("command_id") is None:
             args["command_id"] = uuid.uuid4().hex
-        result, events = self._request(op, args)
+        result, events = self._request(op, pos, args)
         if self.journal is not None and events:
             from types import SimpleNamespace
 
@@ -114,9 +117,9 @@ class RemoteService:
 
     def __getattr__(self, name: str) -> Any:
         if name in wire.COMMAND_OPS:
-            return lambda *args, **kwargs: self._command(name, self._named(name, args, kwargs))
+            return lambda *args, **kwargs: self._command(name, args, kwargs)
         if name in wire.QUERY_OPS:
-            return lambda *args, **kwargs: self._call(name, **self._named(name, args, kwargs))
+            return lambda *args, **kwargs: self._call(name, *args, **kwargs)
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self.local(), name)  # not served: run here, embedded
@@ -124,17 +127,8 @@ class RemoteService:
     def local(self) -> Any:
         """The embedded service for what the server does not serve (opened on first use)."""
         if self._local is None:
-            self._local = self._embedded.open(self.home, self.project, server=False, **self._local_options)
+            self._local = self._embedded().open(self.home, self.project, **self._local_options)
         return self._local
-
-    def _named(self, op: str, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Positional arguments by the Service method's parameter names (the wire carries names)."""
-        if not args:
-            return dict(kwargs)
-        import inspect
-
-        names = [p for p in inspect.signature(getattr(self._embedded, op)).parameters if p != "self"]
-        return {**dict(zip(names, args, strict=False)), **kwargs}
 
     @property
     def seq(self) -> int:

@@ -158,26 +158,9 @@ class Service(ProjectView):
         self.project = planner.project
 
     @classmethod
-    def open(cls, home: os.PathLike | str | None, project: str, create: bool = False, server: bool | None = None,
-             **options: Any) -> Any:
-        """Open ``project`` (see :meth:`planner.engine.engine.Planner.open` for the options).
-
-        When ``planner serve`` serves ``home``, a client of it
-        (:class:`~planner.service.remote.RemoteService`: the same methods, results and errors)
-        instead, unless ``server=False``, ``PLANNER_NO_SERVER=1``, or options only an embedded
-        engine takes (``create``, a clock, store options). ``server=True``: a server must serve
-        the home (DomainError otherwise)."""
-        from planner.service import wire
-
-        if server is not False and home is not None and not create and set(options) <= {"journal"} \
-                and (server or not wire.server_disabled()):
-            from planner.service.remote import RemoteService
-
-            client = RemoteService.connect(home, project, cls, **options)
-            if client is not None:
-                return client
-            if server:
-                raise DomainError(f"no planner server serves {home}: start one with `planner serve --home {home}`")
+    def open(cls, home: os.PathLike | str | None, project: str, create: bool = False, **options: Any) -> Service:
+        """Open ``project`` embedded (see :meth:`planner.engine.engine.Planner.open` for the options);
+        :func:`planner.service.opening.open_service` uses a server when one runs."""
         return cls(Planner.open(home, project, create=create, **options))
 
     def close(self, archive: bool = False) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from planner.domain.errors import DomainError
-from planner.service.service import Service
+from planner.service.opening import open_service
 from planner.service.wire import ServerGone
 
 
@@ -18,7 +18,7 @@ def main() -> int:
     home, project, name, mode = sys.argv[1:5]
     journal = sys.argv[5] if len(sys.argv) > 5 else None
     try:
-        s = Service.open(home, project, server=(mode == "served"), journal=journal)
+        s = open_service(home, project, server=(mode == "served"), journal=journal)
     except DomainError as exc:  # served, and no server (any more): say so
         print(f"error: {exc}", flush=True)
         return 3

@@ -15,6 +15,7 @@ import pytest
 
 from planner.engine.engine import Planner
 from planner.service import wire
+from planner.service.opening import open_service
 from planner.service.service import Service
 from tests.serving import start_server, stop_server
 
@@ -92,7 +93,7 @@ def test_a_client_gets_the_same_errors_as_embedded(tmp_path):
         p.register_agent("a")
     proc = start_server(tmp_path)
     try:
-        client = Service.open(tmp_path, "p")
+        client = open_service(tmp_path, "p")
         assert type(client).__name__ == "RemoteService"
         with client:
             lease = client.claim("a")
@@ -104,13 +105,13 @@ def test_a_client_gets_the_same_errors_as_embedded(tmp_path):
             assert stale.value.task == "t0" and stale.value.holder == "a"
             with pytest.raises(UnknownTask, match="unknown task 'nope'"):
                 client.show("nope")
-            with Service.open(tmp_path, "p", server=False) as embedded, pytest.raises(StaleLease) as same:
+            with Service.open(tmp_path, "p") as embedded, pytest.raises(StaleLease) as same:
                 embedded.set_state("t0", "completed", token=lease["token"] + 1)
             assert str(same.value) == str(stale.value)
             from planner.domain.errors import ProjectNotFound
 
             with pytest.raises(ProjectNotFound, match="no project 'other'"):
-                Service.open(tmp_path, "other")
+                open_service(tmp_path, "other")
     finally:
         stop_server(proc)
 
@@ -214,7 +215,7 @@ def test_kill_9_of_the_server_under_load_loses_nothing_acknowledged(tmp_path):
 def test_a_retry_after_a_server_restart_is_applied_once(tmp_path):
     project(tmp_path, 1)
     proc = start_server(tmp_path)
-    client = Service.open(tmp_path, "p")
+    client = open_service(tmp_path, "p")
     try:
         client.register_agent("a", command_id="reg-1")
         first = client.claim("a", command_id="claim-1")
