@@ -558,3 +558,43 @@ def ready_keys_match_their_tasks(graph: TaskGraph) -> None:
 # examples and steps come from the profile (tests/conftest.py: the default, or "long")
 WholeSystem.TestCase.settings = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TestWholeSystem = WholeSystem.TestCase
+
+
+class GroupCommitted(Planner):
+    """A planner that decides every command as the server does: through :meth:`Planner.execute_group`
+    (expiries and the command in one batch, one flush), refusals raised as the engine raises them."""
+
+    def execute(self, command: Any) -> list[Any]:
+        result = self.execute_group([command])[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+
+class ServedWholeSystem(WholeSystem):
+    """The same machine and predictions on the server's decision path (group commit), where the
+    expiries owed and the command's events are one batch (one transaction): the owed expiries
+    must open it, and the rest of it is the command's."""
+
+    def open(self, create: bool = False) -> Planner:
+        return GroupCommitted.open(self.home, "p", create=create, durability="none", lease_ttl=TTL,
+                                   max_attempts=ATTEMPTS, clock=lambda: self.now)
+
+    def fold(self, owed: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        raw = read_raw_log(self.project_dir / "log")
+        assert not raw.problems, raw.problems
+        new = list(batches(raw.records[self.seen:]))
+        self.seen = len(raw.records)
+        if owed:
+            assert new, f"the engine wrote no expiries; the model expected {owed}"
+            first = new.pop(0)
+            expired, rest = first[:len(owed)], first[len(owed):]
+            matches(expired, owed)
+            self.apply(expired)
+            if rest:
+                new.insert(0, rest)
+        return new
+
+
+ServedWholeSystem.TestCase.settings = WholeSystem.TestCase.settings
+TestServedWholeSystem = ServedWholeSystem.TestCase
