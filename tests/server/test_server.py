@@ -228,3 +228,21 @@ def test_a_retry_after_a_server_restart_is_applied_once(tmp_path):
         client.close()
         stop_server(proc)
     assert [r["cmd"] for r in log_records(tmp_path) if r["type"] == "task.assigned"] == ["claim-1"]
+
+
+def test_planner_work_runs_its_agents_through_the_server(tmp_path):
+    """The supervisor and its workers find the server by themselves: the project is opened in the
+    server (it says so), every task gets done, and the log verifies."""
+    project(tmp_path, 30)
+    proc = start_server(tmp_path)
+    try:
+        work = cli(tmp_path, "--json", "work", "--agents", "4", "--simulate", "--until-idle", "--time-scale", "0.01")
+        assert work.returncode == 0, work.stderr[-2000:]
+        summary = json.loads(work.stdout)
+        assert summary["tasks"] == {"completed": 30} and summary["stopped_by"] == "idle"
+        assert json.loads(cli(tmp_path, "--json", "server", "status").stdout)["projects"] == ["p"]
+    finally:
+        rest = stop_server(proc)
+    assert "opened project p" in rest
+    agents = {r["data"]["agent"] for r in log_records(tmp_path) if r["type"] == "task.assigned"}
+    assert agents <= {f"agent-{i}" for i in range(1, 5)} and len(agents) >= 2
