@@ -76,9 +76,10 @@ BENCHMARKS: dict[str, Benchmark] = {
             "load",
             "stress.bench.load_bench",
             "BENCH-001: load 10..100k-task projects (spec load, snapshot, replay, memory), ready, cycle check, "
-            "analysis, the CLI, fitted scaling; vs SQLite, whole-file JSON and eventsourcing peers",
+            "analysis, the CLI (embedded and through `planner serve`), the server's start and RSS, fitted scaling; "
+            "vs SQLite, whole-file JSON and eventsourcing peers",
         ),
-        Benchmark("agents", "stress.bench.agents_bench", "BENCH-002: AgentCoordinator at 2..20 agents (registration, first assignment, batch latency, balance); claims/s from 20 agent processes vs SQLite"),
+        Benchmark("agents", "stress.bench.agents_bench", "BENCH-002: AgentCoordinator at 2..20 agents (registration, first assignment, batch latency, balance); claims/s from 1 and 20 agent processes, embedded and through `planner serve`, vs SQLite"),
         Benchmark("transitions", "stress.bench.transitions_bench",
                   "BENCH-003: transitions at 10..500/s and an overload from 8 agent processes (open loop: latency "
                   "from the due time, achieved rate, errors), vs SQLite and whole-file JSON peers; verified"),

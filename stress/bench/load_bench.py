@@ -17,11 +17,12 @@ not timed.
 
 Every figure is measured ``--repeat`` times (at 100,000 tasks at most
 three times, so that a full run stays within ten minutes on two cores; by
-default it takes about 2.5 minutes; ``--duration`` is not used). Per
+default it takes about 3 minutes; ``--duration`` is not used). Per
 repetition the planner and its peers run back to back, in an order that
-alternates between repetitions, so they share the machine's conditions. The table shows the planner's median with its min..max, each
-peer's median, and the ratio planner / peer of the medians (for times, above
-1 means the planner is slower). Times are wall-clock (``perf_counter``) with
+alternates between repetitions, so they share the machine's conditions.
+The table shows the planner's median with its min..max, each peer's
+median, and the ratio planner / peer of the medians (for times, above 1
+means the planner is slower). Times are wall-clock (``perf_counter``) with
 the files in the OS page cache ("cold" means a new handle on files, not a
 cold disk). Before each timed load the benchmark runs ``gc.collect()`` and
 ``gc.freeze()`` (undone after), so that the garbage collector, which stays
@@ -90,6 +91,23 @@ Figures, per size:
    Each is the median of 5 runs (``--quick``: 3) per repetition. Peers: the
    peer modules' own command lines printing the same rows
    (``python -m stress.peers.sqlite_plan DB ready``, ``... json_file_plan``).
+   **Served** (``..., served``): during each repetition a ``planner serve``
+   runs on the home (:mod:`stress.serving`: started, and the project opened
+   in it by a first client, before the runs; untimed), and the same two
+   commands run both through it (``planner ... ready --json``: the CLI's
+   opening finds the server) and embedded (``--no-server``: the rows
+   above), interleaved with the peers' commands in the same runs; target for
+   ``ready --json`` served: < 50 ms. Checked: the server serves the project
+   (``planner server status --json``) and the served command prints the same
+   rows as the embedded one.
+
+   Every child process of this benchmark (these commands, the servers, the
+   memory children) runs with bytecode caching on, in a private temporary
+   directory (``PYTHONPYCACHEPREFIX``, filled by ``compileall`` before the
+   first size; ``PYTHONDONTWRITEBYTECODE`` removed from their environment):
+   as an installed package runs (``pip`` writes the ``.pyc`` files at
+   install), without compiling every module from source at each start, and
+   without writing into the checkout.
 
 6. **Scaling**, after every size: for the load, ready and analysis figures,
    the log-log slope of the planner's medians against the size, fitted from
@@ -98,6 +116,33 @@ Figures, per size:
    the largest size: the README's "linear" and "constant" claims, measured.
    In ``--json`` as ``scaling: FIGURE`` (information, not compared against a
    baseline: a slope near 0 has no meaningful relative change).
+
+7. **The server's start and memory**, at 10,000 and 100,000 tasks (of the
+   sizes run: ``--quick`` stops at 10,000, so it measures them at 10,000
+   only), on the home with its snapshot, ``runs`` times per repetition like
+   figure 5, interleaved: **server start to first ready answer**, from
+   spawning ``python -m planner --home H serve`` until a client
+   (:func:`stress.serving.open_client`: the planner's opening with
+   ``server=True``, its modules imported
+   beforehand) has the answer to ``ready(20)``: the server's start, its
+   "serving" line, the client's connection, and the first request, which
+   opens the project in the server (newest snapshot, then the tail; target
+   < 1 s at 100,000 tasks). Beside it, whole processes that answer the same
+   question from the files: the planner's ``ready --json --limit 20
+   --no-server`` (``embedded``) and the peers' command lines. **server RSS
+   after first answer** (``psutil``, MB; target < 250 MB at 100,000 tasks)
+   and **server peak RSS (VmHWM)** then (Linux): the server's own, with no
+   peer (a command line's peak cannot be told apart from the benchmark's
+   pages, with which a forked child starts). Checked: the server's 20 rows are
+   the embedded command's.
+
+In the table, the served figures are printed apart, each with the embedded
+planner's value beside it (``x embedded``: served / embedded). In
+``--json`` a served row carries ``"served": true`` and, beside the peers'
+medians and ``ratio_<peer>``, ``embedded`` and ``x_embedded``:
+information, not a peer ratio, so the regression check compares the served
+figures through their peers only (and the RSS figures, which have none, by
+their medians).
 
 In ``--json``, every row carries, per peer measured, its median and
 ``ratio_<peer>`` (planner / peer, medians), which is what the regression
@@ -147,6 +192,7 @@ from stress.bench.monitor import peak_rss, reset_peak_rss
 from stress.bench.scaling import growth
 from stress.bench.stats import cell, format_table, median, percentile
 from stress.peers import EVENTSOURCING, installed, json_file_plan, skip_note, sqlite_plan
+from stress.serving import bytecode_cache, import_client, open_client, start_server
 
 SIZES = [10, 50, 100, 500, 1_000, 2_000, 10_000, 100_000]
 QUICK_SIZES = [10, 100, 1_000, 10_000]
@@ -162,9 +208,14 @@ CLI_RUNS, QUICK_CLI_RUNS = 5, 3
 REPO = Path(__file__).resolve().parents[2]  # child processes run here, so that they import this checkout
 
 SP, SQLITE, JSONF, ESLIB = "superplanner", "sqlite", "json_file", "eventsourcing"
+EMBEDDED = "embedded"  # beside a served figure: the same planner command with --no-server (information)
 STORES = (SP, SQLITE, JSONF)  # memory and command-line figures
 LOAD_STORES = (SP, SQLITE, JSONF, ESLIB)  # import and load figures (the eventsourcing peer when installed)
 PEERS = (SQLITE, JSONF, ESLIB)
+SERVER_SIZES = (CLI_SIZE, BIG)  # the sizes the server's start and memory are measured at (when run)
+TARGET_SERVED_READY_MS = 50.0  # `planner ready --json` at CLI_SIZE, a server running
+TARGET_SERVER_START_MS = {BIG: 1_000.0}  # spawn -> first ready answer through it, with a snapshot
+TARGET_SERVER_RSS_MB = {BIG: 250.0}
 SCALING = {  # figure -> the growth the README or the spec claims for it
     "spec load_project": "linear",
     "cold load, snapshot": "linear",
@@ -200,7 +251,8 @@ class Row:
     figure: str
     unit: str
     target: Target | None = None
-    values: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in LOAD_STORES})
+    values: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in (*LOAD_STORES, EMBEDDED)})
+    served: bool = False  # measured with `planner serve` running (its own table; EMBEDDED beside it)
 
     def add(self, store: str, value: float) -> None:
         self.values[store].append(value)
@@ -243,6 +295,11 @@ class Row:
             if self.values[peer]:
                 out[peer] = _round(self.med(peer))
                 out[f"ratio_{peer}"] = _round(self.ratio(peer))
+        if self.values[EMBEDDED]:  # information: the regression check compares only the peers' ratios
+            out[EMBEDDED] = _round(self.med(EMBEDDED))
+            out["x_embedded"] = _round(self.ratio(EMBEDDED))
+        if self.served:
+            out["served"] = True
         if self.target is not None:
             out["target"] = str(self.target)
             out["met"] = self.met
@@ -258,10 +315,10 @@ class Results:
         self.load_stores = load_stores  # who the import and load figures measure in this run
         self.notes: list[str] = []  # peers skipped
 
-    def row(self, size: int, figure: str, unit: str, target: Target | None = None) -> Row:
+    def row(self, size: int, figure: str, unit: str, target: Target | None = None, served: bool = False) -> Row:
         key = f"{figure} @{size}"
         if key not in self.rows:
-            self.rows[key] = Row(size, figure, unit, target)
+            self.rows[key] = Row(size, figure, unit, target, served=served)
         return self.rows[key]
 
     def check(self, ok: bool, where: str, problem: str) -> bool:
@@ -773,7 +830,7 @@ def measure_memory(stores: Stores, exp: Expected, res: Results) -> None:
         for store in STORES:
             where = f"[{n} tasks] memory child ({store}, {mode})"
             proc = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, store, str(paths[store]), mode],
-                                  capture_output=True, text=True, cwd=REPO, timeout=600)
+                                  capture_output=True, text=True, cwd=REPO, timeout=600, env=child_env())
             if not res.check(proc.returncode == 0, where, f"exited {proc.returncode}: {proc.stderr.strip()[-500:]}"):
                 continue
             got = json.loads(proc.stdout)
@@ -784,56 +841,221 @@ def measure_memory(stores: Stores, exp: Expected, res: Results) -> None:
 
 
 # -- figure 5: whole processes ------------------------------------------------------------------
-def _commands(stores: Stores, limit: int | None) -> dict[str, list[str]]:
+def _commands(stores: Stores, limit: int | None, served: bool = False) -> dict[str, list[str]]:
+    """The command lines; the planner's with ``--no-server`` unless ``served`` (then it goes
+    through the server running on the home: the CLI's opening finds it)."""
     extra = [] if limit is None else ["--limit", str(limit)]
     return {
         SP: [sys.executable, "-m", "planner", "--home", str(stores.home), "--project", PROJECT, "ready", "--json",
-             *extra],
+             *extra, *([] if served else ["--no-server"])],
         SQLITE: [sys.executable, "-m", "stress.peers.sqlite_plan", str(stores.db), "ready", *extra],
         JSONF: [sys.executable, "-m", "stress.peers.json_file_plan", str(stores.json_file), "ready", *extra],
     }
 
 
+def _served_project(home: Path, pid: int) -> list[str] | None:
+    """Open the project in the server running on ``home`` (a client's first request does), so that
+    the timed commands find it hot; the projects that server (pid ``pid``) serves then, from
+    ``planner server status --json`` (None if another process, or none, answers)."""
+    with open_client(home, PROJECT) as client:
+        client.status()
+    proc = subprocess.run([sys.executable, "-m", "planner", "--home", str(home), "server", "status", "--json"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120, env=child_env())
+    try:
+        info = json.loads(proc.stdout)
+    except ValueError:
+        return None
+    return info.get("projects") if isinstance(info, dict) and info.get("pid") == pid else None
+
+
 def measure_processes(stores: Stores, exp: Expected, peers: PeerFacts, rep: int, runs: int, res: Results) -> None:
-    """Figure 5, one repetition: each command ``runs`` times, interleaved; the median wall time."""
+    """Figure 5, one repetition: each command ``runs`` times, interleaved; the median wall time.
+
+    A ``planner serve`` runs on the home for the whole repetition (started first, untimed, and
+    the project opened in it): the planner's commands run both through it (the served rows) and
+    with ``--no-server`` (the embedded rows, beside the served ones too), so both meet the same
+    machine; the peers' commands are the same for both."""
     n = exp.tasks
+    where = f"[{n} tasks, rep {rep + 1}]"
     peer_ready = peers.ready
     variants = [
-        (None, res.row(n, "process: planner ready --json", "ms", Target("<", 120.0)), exp.ready, peer_ready),
+        (None, res.row(n, "process: planner ready --json", "ms", Target("<", 120.0)),
+         res.row(n, "process: planner ready --json, served", "ms", Target("<", TARGET_SERVED_READY_MS), served=True),
+         exp.ready, peer_ready),
         (READY_LIMIT, res.row(n, "process: planner ready --json --limit 20", "ms"),
+         res.row(n, "process: planner ready --json --limit 20, served", "ms", served=True),
          min(READY_LIMIT, exp.ready), min(READY_LIMIT, peer_ready)),
     ]
     python = res.row(n, "process: python -c pass", "ms")
     samples: dict[tuple[int, str], list[float]] = {}
-    for run_no in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", "pass"], cwd=REPO)
-        samples.setdefault((-1, SP), []).append(time.perf_counter() - start)
-        res.check(proc.returncode == 0, "python -c pass", f"exited {proc.returncode}")
-        for v, (limit, _row, want_ours, want_peer) in enumerate(variants):
-            commands = _commands(stores, limit)
-            for store in _order(rep + run_no):
-                start = time.perf_counter()
-                proc = subprocess.run(commands[store], capture_output=True, text=True, cwd=REPO, timeout=600)
-                samples.setdefault((v, store), []).append(time.perf_counter() - start)
-                want = want_ours if store == SP else want_peer
-                _check_process(proc, want, res, f"[{n} tasks, rep {rep + 1}] {' '.join(commands[store][1:4])}")
+    server = start_server(stores.home, env=child_env())
+    try:
+        projects = _served_project(stores.home, server.pid)
+        res.check(projects == [PROJECT], f"{where} planner serve", f"serves {projects}, expected [{PROJECT!r}]")
+        if rep == 0:  # untimed: every module these commands import is in the bytecode cache from now on
+            for limit in (None, READY_LIMIT):
+                for served in (False, True):
+                    _run_measured(_commands(stores, limit, served)[SP])
+        for run_no in range(runs):
+            start = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-c", "pass"], cwd=REPO, env=child_env())
+            samples.setdefault((-1, SP), []).append(time.perf_counter() - start)
+            res.check(proc.returncode == 0, "python -c pass", f"exited {proc.returncode}")
+            for v, (limit, _row, _served_row, want_ours, want_peer) in enumerate(variants):
+                commands = _commands(stores, limit)
+                commands[EMBEDDED] = commands[SP]
+                commands[SP] = _commands(stores, limit, served=True)[SP]
+                printed = {}
+                for store in _order(rep + run_no, (SP, EMBEDDED, SQLITE, JSONF)):
+                    start = time.perf_counter()
+                    proc = subprocess.run(commands[store], capture_output=True, text=True, cwd=REPO, timeout=600,
+                                          env=child_env())
+                    samples.setdefault((v, store), []).append(time.perf_counter() - start)
+                    want = want_ours if store in (SP, EMBEDDED) else want_peer
+                    label = " ".join(commands[store][1:4]) + (" (served)" if store == SP else "")
+                    printed[store] = _check_process(proc, want, res, f"{where} {label}")
+                if printed[SP] is not None and printed[EMBEDDED] is not None:
+                    res.check(printed[SP] == printed[EMBEDDED], f"{where} planner ready --json (served)",
+                              "prints other rows through the server than with --no-server")
+    except BaseException:
+        server.kill()
+        raise
+    server.stop()
     python.add(SP, median(samples[(-1, SP)]) * 1e3)
-    for v, (_limit, row, _, _) in enumerate(variants):
+    for v, (_limit, row, served_row, _, _) in enumerate(variants):
         for store in STORES:
-            row.add(store, median(samples[(v, store)]) * 1e3)
+            row.add(store, median(samples[(v, EMBEDDED if store == SP else store)]) * 1e3)
+        for store in (SP, EMBEDDED, SQLITE, JSONF):
+            served_row.add(store, median(samples[(v, store)]) * 1e3)
 
 
-def _check_process(proc: subprocess.CompletedProcess, want: int, res: Results, where: str) -> None:
-    if not res.check(proc.returncode == 0, where, f"exited {proc.returncode}: {proc.stderr.strip()[-500:]}"):
-        return
+def _check_process(proc: Any, want: int, res: Results, where: str) -> Any:
+    """Check that a command exited 0 and printed a JSON list of ``want`` rows; what it printed (None if not)."""
+    stderr = proc.stderr or ""
+    if not res.check(proc.returncode == 0, where, f"exited {proc.returncode}: {stderr.strip()[-500:]}"):
+        return None
     try:
         rows = json.loads(proc.stdout)
     except ValueError as exc:
         res.check(False, where, f"printed no JSON ({exc}): {proc.stdout[:200]!r}")
-        return
+        return None
     res.check(isinstance(rows, list) and len(rows) == want, where,
               f"printed {len(rows) if isinstance(rows, list) else type(rows).__name__} rows, expected {want}")
+    return rows
+
+
+# -- figure 7: the server's start and memory -----------------------------------------------------
+def _vm_hwm_mb(pid: int) -> float:
+    """The process's peak resident set (``VmHWM`` in ``/proc/PID/status``), MB; NaN where there is none."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return math.nan
+
+
+def _run_measured(argv: list[str]) -> tuple[float, Any]:
+    """Run ``argv`` to its end: wall seconds (spawn to exit) and what it did (``returncode``,
+    ``stdout``, ``stderr``)."""
+    start = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=600, env=child_env())
+    return time.perf_counter() - start, proc
+
+
+def server_start_once(home: Path) -> tuple[float, float, float, list[dict[str, Any]]]:
+    """Start ``planner serve`` on ``home``, ask it for the top-20 ready tasks (a client's first request
+    opens the project in the server: its newest snapshot, then the tail), then stop it. Returns the
+    seconds from spawning the server to that answer, the server's RSS (psutil) and peak RSS
+    (``VmHWM``) right after it, in MB, and the rows it answered."""
+    import psutil
+
+    import_client()  # before the clock starts: our own imports are not the server's start
+    server = start_server(home, env=child_env())
+    try:
+        with open_client(home, PROJECT) as client:
+            rows = client.ready(READY_LIMIT)
+        answered = time.perf_counter()
+        rss = psutil.Process(server.pid).memory_info().rss / 2**20
+        peak = _vm_hwm_mb(server.pid)
+    except BaseException:
+        server.kill()
+        raise
+    server.stop()
+    return answered - server.spawned, rss, peak, rows
+
+
+def measure_server_start(stores: Stores, exp: Expected, peers: PeerFacts, rep: int, runs: int, res: Results) -> None:
+    """Figure 7, one repetition (``runs`` times each, interleaved; medians): the server's start to its
+    first ``ready`` answer, beside whole processes answering the same question from the files (the
+    planner with ``--no-server``, the peers' command lines, ``--limit 20``); the server's RSS and
+    peak RSS (``VmHWM``) right after that answer (no peer: a command line's own peak is not
+    measurable apart from the benchmark's, whose pages a forked child starts with)."""
+    n = exp.tasks
+    where = f"[{n} tasks, rep {rep + 1}] server start"
+    start_row = res.row(n, "server start to first ready answer", "ms",
+                        _target("<", TARGET_SERVER_START_MS.get(n)), served=True)
+    rss_row = res.row(n, "server RSS after first answer", "MB", _target("<", TARGET_SERVER_RSS_MB.get(n)),
+                      served=True)
+    peak_row = res.row(n, "server peak RSS (VmHWM) after first answer", "MB", served=True)
+    commands = _commands(stores, READY_LIMIT)
+    commands[EMBEDDED] = commands.pop(SP)
+    want = {EMBEDDED: min(READY_LIMIT, exp.ready), SQLITE: min(READY_LIMIT, peers.ready),
+            JSONF: min(READY_LIMIT, peers.ready)}
+    times: dict[str, list[float]] = {}
+    rss: list[float] = []
+    peaks: list[float] = []
+    if rep == 0:  # untimed: the server's modules in the bytecode cache (see measure_processes)
+        server_start_once(stores.home)
+    for run_no in range(runs):
+        answers: dict[str, Any] = {}
+        for store in _order(rep + run_no, (SP, EMBEDDED, SQLITE, JSONF)):
+            if store == SP:
+                seconds, resident, peak, rows = server_start_once(stores.home)
+                rss.append(resident)
+                peaks.append(peak)
+                res.check(len(rows) == want[EMBEDDED], where,
+                          f"the server answered {len(rows)} ready tasks, expected {want[EMBEDDED]}")
+                answers[SP] = rows
+            else:
+                seconds, proc = _run_measured(commands[store])
+                answers[store] = _check_process(proc, want[store], res, f"{where}: {' '.join(commands[store][1:4])}")
+            times.setdefault(store, []).append(seconds)
+        if answers.get(EMBEDDED) is not None:
+            res.check([r.get("id") for r in answers[SP]] == [r.get("id") for r in answers[EMBEDDED]], where,
+                      "the server's first ready answer differs from `planner ready --no-server`'s")
+    for store, seconds in times.items():
+        start_row.add(store, median(seconds) * 1e3)
+    rss_row.add(SP, median(rss))
+    if not any(math.isnan(p) for p in peaks):
+        peak_row.add(SP, median(peaks))
+
+
+def _target(op: str, value: float | None) -> Target | None:
+    return None if value is None else Target(op, value)
+
+
+# -- the child processes' environment: bytecode caches, as an installed package has them ----------
+_child_env: dict[str, str] | None = None  # set by measure() for its run
+
+
+def child_env() -> dict[str, str] | None:
+    """The environment of the benchmark's child processes (None: this process's own)."""
+    return _child_env
+
+
+@contextmanager
+def _children_in(env: dict[str, str]) -> Iterator[None]:
+    """:func:`child_env` is ``env`` for the block."""
+    global _child_env
+    _child_env = env
+    try:
+        yield
+    finally:
+        _child_env = None
+
+
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -844,10 +1066,12 @@ def run(options: RunOptions, out: TextIO) -> BenchResult:
 
 
 def measure(sizes: list[int], repeat: int, out: TextIO, quick: bool = False, cli_size: int | None = CLI_SIZE,
-            cli_runs: int | None = None, memory: bool = True, eventsourcing: bool | None = None) -> BenchResult:
+            cli_runs: int | None = None, memory: bool = True, eventsourcing: bool | None = None,
+            server_sizes: tuple[int, ...] = SERVER_SIZES) -> BenchResult:
     """Measure every figure at each of ``sizes``, ``repeat`` times (at most :data:`BIG_REPEAT`
     from :data:`BIG` tasks on); the command-line figures at ``cli_size`` only (None: never), each
     command run ``cli_runs`` times per repetition (default :data:`CLI_RUNS`, quick :data:`QUICK_CLI_RUNS`);
+    the server's start and memory at the sizes of ``server_sizes`` that are measured, as many times;
     the memory figures unless ``memory`` is False; the eventsourcing peer if ``eventsourcing``
     (default: if the library is installed). ``quick`` also shortens the query loops."""
     if cli_runs is None:
@@ -862,34 +1086,37 @@ def measure(sizes: list[int], repeat: int, out: TextIO, quick: bool = False, cli
         _progress(res.notes[-1])
     started = time.monotonic()
     loop = asyncio.new_event_loop()
-    try:
-        for n in sizes:
-            reps = repeat if n < BIG else min(repeat, BIG_REPEAT)
-            size_started = time.monotonic()
-            project = generate_complex_project(n, MAX_DEPTH, DENSITY, SEED)
-            data = project.to_dict()
-            exp = expected_of(data)
-            pairs = cycle_pairs(exp, data, CYCLE_PAIRS)
-            root = Path(tempfile.mkdtemp(prefix=f"bench-load-{n}-"))
-            try:
-                stores, seq = build_stores(root, data, eventsourcing)
-                res.check(seq == exp.events, f"[{n} tasks] import",
-                          f"the log ends at seq {seq}, expected {exp.events} events")
-                _progress(f"[{n} tasks] {exp.edges} edges, {exp.events} events, {exp.ready} ready; "
-                          f"set up in {time.monotonic() - size_started:.1f} s; {reps} repetition(s)")
-                peers = check_peers(stores, exp, pairs, res)
-                for rep in range(reps):
-                    measure_spec_load(project, data, exp, root, rep, loop, res)
-                    measure_loads_and_queries(stores, exp, seq, rep, pairs, peers, quick, res)
-                    if n == cli_size:
-                        measure_processes(stores, exp, peers, rep, cli_runs, res)
-                if memory:
-                    measure_memory(stores, exp, res)
-            finally:
-                shutil.rmtree(root, ignore_errors=True)
-            _progress(_size_summary(res, n) + f"  ({time.monotonic() - size_started:.1f} s)")
-    finally:
-        loop.close()
+    with bytecode_cache() as env, _children_in(env):
+        try:
+            for n in sizes:
+                reps = repeat if n < BIG else min(repeat, BIG_REPEAT)
+                size_started = time.monotonic()
+                project = generate_complex_project(n, MAX_DEPTH, DENSITY, SEED)
+                data = project.to_dict()
+                exp = expected_of(data)
+                pairs = cycle_pairs(exp, data, CYCLE_PAIRS)
+                root = Path(tempfile.mkdtemp(prefix=f"bench-load-{n}-"))
+                try:
+                    stores, seq = build_stores(root, data, eventsourcing)
+                    res.check(seq == exp.events, f"[{n} tasks] import",
+                              f"the log ends at seq {seq}, expected {exp.events} events")
+                    _progress(f"[{n} tasks] {exp.edges} edges, {exp.events} events, {exp.ready} ready; "
+                              f"set up in {time.monotonic() - size_started:.1f} s; {reps} repetition(s)")
+                    peers = check_peers(stores, exp, pairs, res)
+                    for rep in range(reps):
+                        measure_spec_load(project, data, exp, root, rep, loop, res)
+                        measure_loads_and_queries(stores, exp, seq, rep, pairs, peers, quick, res)
+                        if n == cli_size:
+                            measure_processes(stores, exp, peers, rep, cli_runs, res)
+                        if n in server_sizes:
+                            measure_server_start(stores, exp, peers, rep, cli_runs, res)
+                    if memory:
+                        measure_memory(stores, exp, res)
+                finally:
+                    shutil.rmtree(root, ignore_errors=True)
+                _progress(_size_summary(res, n) + f"  ({time.monotonic() - size_started:.1f} s)")
+        finally:
+            loop.close()
     _progress(f"done in {time.monotonic() - started:.0f} s")
     print_report(res, sizes, repeat, out)
     figures = {row.key: row.to_json() for row in res.rows.values()}
@@ -933,13 +1160,15 @@ def print_report(res: Results, sizes: list[int], repeat: int, out: TextIO) -> No
         f"{', '.join(f'{s:,}' for s in sizes)}; {repeat} repetition(s) (at most {BIG_REPEAT} from {BIG:,} tasks), "
         f"{os.cpu_count()} CPUs, temp dir {tempfile.gettempdir()}\n"
         "superplanner = median (min..max) over repetitions; peers = medians; x = superplanner / peer "
-        "(for times, above 1 = slower); memory measured once per size in a child process",
+        "(for times, above 1 = slower); memory measured once per size in a child process; child processes "
+        f"import from a private bytecode cache (PYTHONPYCACHEPREFIX; this process has "
+        f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', 'unset')})",
         file=out,
     )
     headers = ["tasks", "figure", "unit", "superplanner", "min..max", "SQLite", "x SQLite", "JSON file", "x JSON",
                "eventsourcing", "x ES", "target", "met?"]
     rows = []
-    for row in sorted(res.rows.values(), key=lambda r: r.size):  # stable: figures keep their order within a size
+    for row in sorted((r for r in res.rows.values() if not r.served), key=lambda r: r.size):  # stable order
         ours = row.values[SP]
         spread = f"{cell(min(ours))}..{cell(max(ours))}" if len(ours) > 1 else ""
         met = row.met
@@ -953,11 +1182,35 @@ def print_report(res: Results, sizes: list[int], repeat: int, out: TextIO) -> No
     print(format_table(headers, rows), file=out)
     for note in res.notes:
         print(note, file=out)
+    print_served(res, out)
     print_scaling(res, out)
     if res.failures:
         print(f"\nCORRECTNESS FAILURES ({len(res.failures)}):", file=out)
         for failure in res.failures:
             print(f"  {failure}", file=out)
+
+
+def print_served(res: Results, out: TextIO) -> None:
+    """The figures measured with `planner serve` running, each beside the same planner command with
+    ``--no-server`` (embedded) and the peers' command lines, from the same repetitions."""
+    served = sorted((r for r in res.rows.values() if r.served), key=lambda r: r.size)
+    if not served:
+        return
+    print("\nserved: `planner serve` running on the home (started by the benchmark, untimed unless the figure is "
+          "its start); embedded = the same planner command with --no-server; x = served / the other (medians); "
+          "peers: their command lines answering the same query", file=out)
+    headers = ["tasks", "figure", "unit", "served", "min..max", "embedded", "x embedded", "SQLite", "x SQLite",
+               "JSON file", "x JSON", "target", "met?"]
+    rows = []
+    for row in served:
+        ours = row.values[SP]
+        spread = f"{cell(min(ours))}..{cell(max(ours))}" if len(ours) > 1 else ""
+        met = row.met
+        rows.append([f"{row.size:,}", row.figure, row.unit, cell(row.med(SP)), spread,
+                     cell(row.med(EMBEDDED)), _ratio_cell(row.ratio(EMBEDDED)), cell(row.med(SQLITE)),
+                     _ratio_cell(row.ratio(SQLITE)), cell(row.med(JSONF)), _ratio_cell(row.ratio(JSONF)),
+                     str(row.target) if row.target else "", "" if met is None else ("met" if met else "MISSED")])
+    print(format_table(headers, rows), file=out)
 
 
 def print_scaling(res: Results, out: TextIO) -> None:

@@ -14,11 +14,12 @@ from stress.serving import served
 TASKS = 40
 
 
-def _workers(home, agents, *extra):
-    procs = [subprocess.Popen([sys.executable, "-m", "stress.claim_worker", str(home), "p", "--agent", agent, *extra],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for agent in agents]
+def _workers(home, agents):
+    """Run one worker per ``(agent, option)`` at once; every acknowledged (task, token, agent) claimed and done."""
+    procs = [subprocess.Popen([sys.executable, "-m", "stress.claim_worker", str(home), "p", "--agent", agent, option],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for agent, option in agents]
     claimed, done = [], []
-    for agent, proc in zip(agents, procs, strict=True):
+    for (agent, _), proc in zip(agents, procs, strict=True):
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
         for line in out.splitlines():
@@ -37,10 +38,9 @@ def home(tmp_path):
 
 
 def test_workers_through_a_server_and_embedded_beside_them_never_share_a_task(home):
-    with served(home):
-        claimed, done = _workers(home, ["s1", "s2", "s3", "e1"][:3], "--server")
-        more, more_done = _workers(home, ["e1", "e2"], "--no-server")  # beside the server, on the files
-    claimed, done = claimed + more, done + more_done
+    with served(home):  # three through the server, two on the files beside it, all at once
+        claimed, done = _workers(home, [("s1", "--server"), ("s2", "--server"), ("s3", "--server"),
+                                        ("e1", "--no-server"), ("e2", "--no-server")])
     assert sorted(task for task, _, _ in claimed) == [f"t{i:03d}" for i in range(TASKS)]
     assert sorted(done) == sorted(claimed)
     with Planner.open(home, "p") as p:
