@@ -51,12 +51,15 @@ class Maintenance:
     """
 
     def __init__(self, snapshot_every: int = 1000, archive_every: int = 2000, archive_interval: float = 60.0,
-                 start_committer: Callable[[Planner], None] = start_committer_process):
+                 start_committer: Callable[[Planner], None] = start_committer_process,
+                 clock: Callable[[], float] = time.time):
         self.snapshot_every = snapshot_every
         self.archive_every, self.archive_interval = archive_every, archive_interval
         self.start_committer = start_committer
+        self.clock = clock  # for the archive's schedule (leases use the planner's own clock)
         self.last_snapshot = 0  # the newest snapshot this handle knows of
         self._mark: tuple[int, float] | None = None  # (archived seq, when) as last read
+        self._claim_retry = 0.0  # a committer is on its way: look again only after this time
 
     # -- the schedule ------------------------------------------------------------
     def after_write(self, planner: Planner) -> None:
@@ -67,7 +70,9 @@ class Maintenance:
     def tick(self, planner: Planner) -> list[Any]:
         """For a long-running process, on its own clock: expire the leases that ran out
         (returns the ``lease.expired`` events), then the steps of :meth:`after_write`."""
-        expired = planner.reap()
+        graph = planner.graph
+        due = graph.agents.next_due(graph.lease_ttl) <= planner.clock()  # O(1): most ticks reap nothing
+        expired = planner.reap() if due else []
         self.after_write(planner)
         return expired
 
@@ -118,11 +123,16 @@ class Maintenance:
             return
         if self._mark is not None and not self._due(planner.graph.seq, *self._mark):
             return
+        if self._claim_retry > self.clock():
+            return
         marks = self.marks(planner)
         if marks is None:
             return
         self._mark = marks.read()  # (someone may have committed since we looked)
-        if not self._due(planner.graph.seq, *self._mark) or not marks.claim_committer():
+        if not self._due(planner.graph.seq, *self._mark):
+            return
+        if not marks.claim_committer():
+            self._claim_retry = self.clock() + 1.0  # a commit takes ~0.1 s or more: no use asking on every command
             return
         try:
             self.start_committer(planner)
@@ -134,7 +144,7 @@ class Maintenance:
     def _due(self, seq: int, archived: int, when: float) -> bool:
         behind = seq - archived
         return behind > 0 and bool((self.archive_every and behind >= self.archive_every)
-                                   or (self.archive_interval and time.time() - when >= self.archive_interval))
+                                   or (self.archive_interval and self.clock() - when >= self.archive_interval))
 
     def archive_behind(self, planner: Planner) -> bool:
         """Whether the archive lacks events this handle has seen (for a clean shutdown)."""

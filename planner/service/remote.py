@@ -79,6 +79,8 @@ class RemoteService:
                 request = {"id": self._next_id, "project": self.project, "op": op, "args": args}
                 if pos:
                     request["pos"] = pos
+                if self.journal is not None:
+                    request["journal"] = True  # (the events each command wrote come back with it)
                 line = orjson.dumps(request)
                 try:
                     self._sock.sendall(line + b"\n")

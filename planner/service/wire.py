@@ -3,7 +3,7 @@
 ::
 
     request   {"id": 7, "project": "shop", "op": "claim", "args": {"agent": "a1", "command_id": "..."}}
-              (and "pos": [...] for positional arguments)
+              (and "pos": [...] for positional arguments; "journal": true for the events written)
     response  {"id": 7, "ok": RESULT, "events": [{"type", "data"}, ...]}     (events: what a command wrote)
               {"id": 7, "error": {"type": "StaleLease", "message": "...", "attrs": {...}}}
 

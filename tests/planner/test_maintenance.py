@@ -48,13 +48,14 @@ def test_a_snapshot_is_written_when_due_and_only_then(tmp_path):
 def test_the_archive_step_starts_the_committer_it_is_given_once_per_claim(tmp_path):
     """When a commit is due, the archive step calls the committer it was given (a long-running
     process passes one that commits in a thread); the claim keeps a second from starting
-    until the first releases it."""
+    until the first releases it, and a refused claim is asked again only a second later."""
     started: list[int] = []
 
     def start(planner: Planner) -> None:
         started.append(planner.graph.seq)
 
-    steps = Maintenance(snapshot_every=0, archive_every=3, archive_interval=0, start_committer=start)
+    clock = Clock()
+    steps = Maintenance(snapshot_every=0, archive_every=3, archive_interval=0, start_committer=start, clock=clock)
     with Planner.open(tmp_path, "p", create=True, durability="none", maintenance=steps) as p:
         p.add_task("a")
         assert started == []  # 2 events behind the archive
@@ -65,7 +66,10 @@ def test_the_archive_step_starts_the_committer_it_is_given_once_per_claim(tmp_pa
         marks = Maintenance.marks(p)
         marks.release_committer()  # (what the committer does when done)
         p.add_task("d")
-        assert started == [3, 5]
+        assert started == [3]  # a refused claim is not asked again for a second
+        clock.now += 1.5
+        p.add_task("e")
+        assert started == [3, 6]
 
 
 def test_another_store_has_no_archive_step(tmp_path):
