@@ -117,10 +117,14 @@ class WholeSystem(RuleBasedStateMachine):
         self.seen = len(raw.records)
         if owed:
             assert new, f"the engine wrote no expiries; the model expected {owed}"
-            expired = new.pop(0)
+            expired = self.take_expiries(new, len(owed))
             matches(expired, owed)
             self.apply(expired)
         return new
+
+    def take_expiries(self, new: list[list[dict[str, Any]]], count: int) -> list[dict[str, Any]]:
+        """The records of the owed expiries, taken from the front of ``new``: a batch of their own."""
+        return new.pop(0)
 
     def owed(self) -> list[dict[str, Any]]:
         """What the engine must write before any command at ``now``: each run-out lease
@@ -580,20 +584,11 @@ class ServedWholeSystem(WholeSystem):
         return GroupCommitted.open(self.home, "p", create=create, durability="none", lease_ttl=TTL,
                                    max_attempts=ATTEMPTS, clock=lambda: self.now)
 
-    def fold(self, owed: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-        raw = read_raw_log(self.project_dir / "log")
-        assert not raw.problems, raw.problems
-        new = list(batches(raw.records[self.seen:]))
-        self.seen = len(raw.records)
-        if owed:
-            assert new, f"the engine wrote no expiries; the model expected {owed}"
-            first = new.pop(0)
-            expired, rest = first[:len(owed)], first[len(owed):]
-            matches(expired, owed)
-            self.apply(expired)
-            if rest:
-                new.insert(0, rest)
-        return new
+    def take_expiries(self, new: list[list[dict[str, Any]]], count: int) -> list[dict[str, Any]]:
+        first = new.pop(0)
+        if first[count:]:
+            new.insert(0, first[count:])  # the command's own events
+        return first[:count]
 
 
 ServedWholeSystem.TestCase.settings = WholeSystem.TestCase.settings
