@@ -11,7 +11,7 @@ import pytest
 def mode(request, tmp_path):
     """Each command-line test runs twice: on the files directly, and through ``planner serve``."""
     if request.param == "served":
-        from tests.serving import served
+        from stress.serving import served
 
         with served(tmp_path):
             yield "served"

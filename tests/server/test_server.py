@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from planner.engine.engine import Planner
 from planner.service import wire
 from planner.service.opening import open_service
 from planner.service.service import Service
-from tests.serving import start_server, stop_server
+from stress.serving import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,12 +58,9 @@ def test_one_server_per_home_status_and_stop(tmp_path):
         assert json.loads(cli(tmp_path, "--json", "server", "status").stdout)["projects"] == ["p"]
         stopped = cli(tmp_path, "--json", "server", "stop")
         assert json.loads(stopped.stdout) == {"stopped": proc.pid}
-        assert proc.wait(60) == 0
-        rest = proc.stderr.read()
-        assert "stopped (1 project flushed and closed)" in rest
     finally:
-        if proc.poll() is None:
-            stop_server(proc)
+        proc.stop()  # (it has exited: this checks that it exited 0)
+    assert "stopped (1 project flushed and closed)" in "".join(proc.lines)
     assert cli(tmp_path, "server", "status").returncode == 1
     assert not (tmp_path / wire.INFO_NAME).exists() and not sock.exists()
 
@@ -73,18 +69,17 @@ def test_a_killed_servers_files_are_detected_and_replaced(tmp_path):
     project(tmp_path, 2)
     proc = start_server(tmp_path)
     proc.kill()
-    proc.wait()
     assert (tmp_path / wire.INFO_NAME).exists()  # left behind by kill -9
     assert cli(tmp_path, "server", "status").returncode == 1  # nobody listens
     added = cli(tmp_path, "add", "works without it")  # the CLI falls back to the files
     assert added.returncode == 0, added.stderr
     again = start_server(tmp_path)
     try:
-        assert any(f"replacing the files of a server that is gone (pid {proc.pid})" in line for line in again.startup)
+        assert any(f"replacing the files of a server that is gone (pid {proc.pid})" in line for line in again.lines)
         assert cli(tmp_path, "server", "status").returncode == 0
         assert "works without it" in cli(tmp_path, "--json", "show", added.stdout.strip()).stdout
     finally:
-        stop_server(again)
+        again.stop()
 
 
 def test_a_client_gets_the_same_errors_as_embedded(tmp_path):
@@ -113,7 +108,7 @@ def test_a_client_gets_the_same_errors_as_embedded(tmp_path):
             with pytest.raises(ProjectNotFound, match="no project 'other'"):
                 open_service(tmp_path, "other")
     finally:
-        stop_server(proc)
+        proc.stop()
 
 
 def test_group_commit_decides_in_order_and_a_refusal_disturbs_no_one(tmp_path):
@@ -163,7 +158,7 @@ def test_twenty_clients_and_five_embedded_writers_never_lease_a_task_twice(tmp_p
         outputs = [a.communicate(timeout=240)[0] for a in agents]
         assert [a.returncode for a in agents] == [0] * 25, outputs
     finally:
-        stop_server(proc)
+        proc.stop()
     records = log_records(tmp_path)
     assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
     assigned = [r["data"] for r in records if r["type"] == "task.assigned"]
@@ -192,8 +187,7 @@ def test_kill_9_of_the_server_under_load_loses_nothing_acknowledged(tmp_path):
         acks += line.startswith("ack")
         if acks >= 10:
             break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.kill()
     outputs = [a.communicate(timeout=120)[0] for a in agents]
     assert all(a.returncode in (0, 3) for a in agents), outputs
     gone = [o for a, o in zip(agents, outputs, strict=True) if a.returncode == 3]
@@ -220,13 +214,12 @@ def test_a_retry_after_a_server_restart_is_applied_once(tmp_path):
         client.register_agent("a", command_id="reg-1")
         first = client.claim("a", command_id="claim-1")
         proc.kill()
-        proc.wait()
         proc = start_server(tmp_path)  # the client reconnects to the new server by itself
         again = client.claim("a", command_id="claim-1")
         assert again == first
     finally:
         client.close()
-        stop_server(proc)
+        proc.stop()
     assert [r["cmd"] for r in log_records(tmp_path) if r["type"] == "task.assigned"] == ["claim-1"]
 
 
@@ -242,7 +235,7 @@ def test_planner_work_runs_its_agents_through_the_server(tmp_path):
         assert summary["tasks"] == {"completed": 30} and summary["stopped_by"] == "idle"
         assert json.loads(cli(tmp_path, "--json", "server", "status").stdout)["projects"] == ["p"]
     finally:
-        rest = stop_server(proc)
-    assert "opened project p" in rest
+        proc.stop()
+    assert "opened project p" in "".join(proc.lines)
     agents = {r["data"]["agent"] for r in log_records(tmp_path) if r["type"] == "task.assigned"}
     assert agents <= {f"agent-{i}" for i in range(1, 5)} and len(agents) >= 2
