@@ -13,10 +13,10 @@ Threads::
 
     main          accepts connections on the Unix socket (mode 0600: its owner only)
     conn-N        one per connection: reads a request line, answers queries itself
-                  (under the project's lock), hands commands to the project's writer
-    writer-P      one per project: takes every command queued, executes them as a
-                  group, hands each result back; when idle for a second, runs the
-                  maintenance tick (reaps expired leases, snapshots, archive)
+                  (under the project's lock); a command joins the project's next group,
+                  which the first waiting thread executes for all (leader/followers)
+    ticker-P      one per project: every second, the maintenance tick (reaps expired
+                  leases, snapshots, archive)
 
 The server decides under the same append lock as embedded writers, and folds what
 they appended before it decides, so the CLI with ``--no-server`` (or any process
@@ -35,14 +35,12 @@ import contextlib
 import fcntl
 import json
 import os
-import queue
 import signal
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +51,7 @@ from planner.domain.errors import DomainError
 from planner.service import wire
 from planner.service.service import Service
 
-#: how long a project's writer waits for a command before it runs the maintenance tick
+#: seconds between two maintenance ticks of a project
 TICK_S = 1.0
 #: events between the server's snapshots (embedded processes take one every 1,000)
 SNAPSHOT_EVERY = 10_000
@@ -66,85 +64,105 @@ class AlreadyServed(DomainError):
                          f"`planner server stop --home {home}`, or use that one")
 
 
+class _Slot:
+    """One command waiting in a group: its result (events) or the exception that refused it."""
+
+    __slots__ = ("done", "result", "error")
+
+    def __init__(self) -> None:
+        self.done, self.result, self.error = False, None, None
+
+    def value(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
 class _Hosted:
-    """One project served: its service (engine, projections) and its writer thread."""
+    """One project served: its service (engine, projections), its group commit, its ticker.
+
+    Group commit without a writer thread (leader/followers): a connection thread queues its
+    command; if no group is being executed, it takes every queued command and executes them
+    as one group itself (then wakes the others); otherwise it waits, and the commands queued
+    meanwhile form the next group, led by one of their own threads. No hand-off to another
+    thread on the way in, one wake-up on the way out.
+    """
 
     def __init__(self, server: Server, project: str):
         self.project = project
         self.service = Service.open(server.home, project)
         self.planner = self.service.planner
-        # a snapshot of the whole graph stalls the writer (~25 ms at 6k tasks): under load one every
-        # 1,000 events took 15% of the server's time; every 10,000 keeps a restart's replay short
+        # a snapshot of the whole graph stalls the group that takes it (~25 ms at 6k tasks): under
+        # load one every 1,000 events took 15% of the server's time; every 10,000 keeps a restart short
         self.planner.maintenance.snapshot_every = SNAPSHOT_EVERY
-        self.planner.execute = self.submit  # every command the service makes goes through the group writer
-        self.queue: queue.SimpleQueue[tuple[Any, Future] | None] = queue.SimpleQueue()
+        self.planner.execute = self.submit  # every command the service makes is group-committed
         self.captured = threading.local()  # the events each connection thread's last command wrote
-        self._stopping = server.stopping
+        self._cond = threading.Condition()
+        self._queued: list[tuple[Any, _Slot]] = []
+        self._leading = False
+        self._stopping = threading.Event()
         self._log = server.log
-        self.writer = threading.Thread(target=self._write_loop, name=f"writer-{project}", daemon=True)
-        self.writer.start()
+        self.ticker = threading.Thread(target=self._tick_loop, name=f"ticker-{project}", daemon=True)
+        self.ticker.start()
 
     def submit(self, command: Any) -> list[Any]:
-        """Queue ``command`` for the next group; wait until it is durable (or refused). The writer
-        itself (its maintenance tick reaps through the service) executes it at once."""
-        if threading.current_thread() is self.writer:
-            result = self.planner.execute_group([command])[0]
-            if isinstance(result, BaseException):
-                raise result
-            return result
-        done: Future = Future()
-        self.queue.put((command, done))
-        events = done.result()  # raises the command's DomainError
+        """Have ``command`` decided in the next group; return its events once they are durable
+        (or raise the DomainError that refused it)."""
+        slot = _Slot()
+        with self._cond:
+            if self._stopping.is_set() and threading.current_thread() is not self.ticker:
+                raise DomainError("the planner server is stopping: retry once it is back (the same command id "
+                                  "is applied once)")
+            self._queued.append((command, slot))
+            while not slot.done and self._leading:
+                self._cond.wait()
+            if slot.done:
+                group = None
+            else:  # nobody leads: this thread executes everything queued
+                self._leading = True
+                group, self._queued = self._queued, []
+        if group is not None:
+            try:
+                self._execute(group)
+            finally:
+                with self._cond:
+                    self._leading = False
+                    self._cond.notify_all()
+        events = slot.value()
         found = getattr(self.captured, "events", None)
         if found is not None:
             found.append((type(command).__name__, events))
         return events
 
-    def _write_loop(self) -> None:
-        last_tick = time.monotonic()
-        while True:
-            try:
-                first = self.queue.get(timeout=TICK_S)
-            except queue.Empty:
-                first = False
-            if first is None:
-                return  # stopping: everything queued before was done
-            group = [first] if first else []
-            while True:  # everything that arrived during the last flush joins this group
-                try:
-                    item = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self.queue.put(None)  # (stop after this group)
-                    break
-                group.append(item)
-            if group:
-                self._execute(group)
-            if time.monotonic() - last_tick >= TICK_S:
-                last_tick = time.monotonic()
-                try:
-                    self.planner.maintenance.tick(self.planner)
-                except (DomainError, EventStoreError, OSError) as exc:
-                    self._log(f"{self.project}: maintenance failed: {exc}")
-
-    def _execute(self, group: list[tuple[Any, Future]]) -> None:
+    def _execute(self, group: list[tuple[Any, _Slot]]) -> None:
         try:
             results = self.planner.execute_group([command for command, _ in group])
         except BaseException as exc:  # the store refused the whole group (a full disk, ...): nothing written
             self._log(f"{self.project}: a group of {len(group)} commands failed: {exc}")
-            for _, done in group:
-                done.set_exception(exc)
-            return
-        for (_, done), result in zip(group, results, strict=True):
+            results = [exc] * len(group)
+        for (_, slot), result in zip(group, results, strict=True):
             if isinstance(result, BaseException):
-                done.set_exception(result)
+                slot.error = result
             else:
-                done.set_result(result)
+                slot.result = result
+            slot.done = True
+
+    def _tick_loop(self) -> None:
+        """The maintenance tick on the server's clock: reap, snapshot, archive (each a group)."""
+        while not self._stopping.wait(TICK_S):
+            try:
+                self.planner.maintenance.tick(self.planner)
+            except (DomainError, EventStoreError, OSError) as exc:
+                self._log(f"{self.project}: maintenance failed: {exc}")
 
     def stop(self) -> None:
-        self.queue.put(None)
-        self.writer.join()
+        """Let the group under way finish (flushed), then close the project."""
+        self._stopping.set()
+        self.ticker.join()
+        with self._cond:
+            while self._leading:
+                self._cond.wait()
+            self._leading = True  # no group after this one
         self.service.close()
 
 
