@@ -22,12 +22,11 @@ same home, or a stale file left by a killed one, is told apart from a live one.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 #: the Service methods a server answers: every command, and the queries of the live project
 COMMAND_OPS = frozenset({
@@ -51,6 +50,9 @@ NO_SERVER_ENV = "PLANNER_NO_SERVER"
 
 def socket_path(home: os.PathLike | str) -> Path:
     """Where the server of ``home`` listens: in the home when the path fits, else under /tmp."""
+    import hashlib
+    import tempfile
+
     home = Path(home).resolve()
     inside = home / SOCKET_NAME
     if len(os.fsencode(inside)) <= MAX_SOCKET_PATH:
@@ -62,8 +64,8 @@ def socket_path(home: os.PathLike | str) -> Path:
 def read_info(home: os.PathLike | str) -> dict[str, Any] | None:
     """The running server's ``server.json`` (pid, socket, started), or None when there is none."""
     try:
-        return json.loads((Path(home) / INFO_NAME).read_bytes())
-    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return orjson.loads((Path(home) / INFO_NAME).read_bytes())
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # (orjson.JSONDecodeError is a ValueError)
         return None
 
 

@@ -85,3 +85,14 @@ def test_init_sets_the_depth_limit_and_add_records_a_verify_command(tmp_path):
     assert deep.returncode == 2 and "over the project's limit of 2" in deep.stderr
     bad = run("--project", "x", "init", "--max-depth", "0")
     assert bad.returncode == 2 and "max_depth" in bad.stderr
+
+
+def test_the_command_list_is_the_parsers():
+    """The CLI builds only the parser of the command being run; its list of commands must be whole."""
+    from planner.cli import cli as module
+
+    full = module._parser()
+    choices = next(a for a in full._actions if a.dest == "command").choices
+    assert set(choices) == module.COMMANDS
+    assert module._command_in(["--home", "ready", "--project", "show", "ready", "--json"]) == "ready"
+    assert module._command_in(["ready", "--help"]) is None and module._command_in(["nosuch"]) is None
