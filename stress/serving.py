@@ -74,6 +74,13 @@ class ServerProcess:
         if code != 0:
             raise ServerFailed(f"planner serve (pid {self.pid}) exited with {code}: {''.join(self.lines)[-1500:]}")
 
+    def wait(self, timeout: float = 120.0) -> int:
+        """Wait for a server that was told to stop some other way (``planner server stop``) to
+        exit; its exit status, once everything it said has been read."""
+        code = self.proc.wait(timeout)
+        self._drain.join(10)
+        return code
+
     def kill(self) -> None:
         """SIGKILL (after a failure elsewhere), then reap it."""
         if self.proc.poll() is None:

@@ -58,8 +58,10 @@ def test_one_server_per_home_status_and_stop(tmp_path):
         assert json.loads(cli(tmp_path, "--json", "server", "status").stdout)["projects"] == ["p"]
         stopped = cli(tmp_path, "--json", "server", "stop")
         assert json.loads(stopped.stdout) == {"stopped": proc.pid}
+        assert proc.wait(60) == 0
     finally:
-        proc.stop()  # (it has exited: this checks that it exited 0)
+        if proc.proc.poll() is None:
+            proc.stop()
     assert "stopped (1 project flushed and closed)" in "".join(proc.lines)
     assert cli(tmp_path, "server", "status").returncode == 1
     assert not (tmp_path / wire.INFO_NAME).exists() and not sock.exists()
