@@ -16,8 +16,8 @@ Below them: :mod:`projections` (evolve) and :mod:`eventstore` (the store protoco
 def __getattr__(name: str):
     # Lazy, so that `import planner` costs nothing: a query answered from a snapshot never
     # loads pydantic or the rules.
-    if name == "Planner":
-        from planner.engine.engine import Planner
+    if name == "Planner":  # the engine, or a client of `planner serve` when one runs (planner.connect)
+        from planner.connect import Planner
 
         return Planner
     if name == "SuperPlanner":

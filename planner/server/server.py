@@ -288,6 +288,14 @@ class Server:
             elif op == "stop":
                 threading.Thread(target=self._stop_soon, daemon=True).start()
                 result = {"stopping": True}
+            elif op == "execute":  # a command model, as a Planner client builds it: its events back
+                from planner.domain import events as ev
+
+                hosted = self._hosted(request["project"])
+                kind = getattr(ev, args.get("command", ""), None)
+                if not (isinstance(kind, type) and issubclass(kind, ev._Command)):
+                    raise DomainError(f"unknown command {args.get('command')!r}")
+                result = [ev.encode_event(e) for e in hosted.planner.execute(kind.model_validate(args["fields"]))]
             elif op in wire.SERVED_OPS:
                 hosted = self._hosted(request["project"])
                 if op in wire.COMMAND_OPS and request.get("journal"):  # the client journals what it wrote

@@ -241,3 +241,41 @@ def test_planner_work_runs_its_agents_through_the_server(tmp_path):
     assert "opened project p" in "".join(proc.lines)
     agents = {r["data"]["agent"] for r in log_records(tmp_path) if r["type"] == "task.assigned"}
     assert agents <= {f"agent-{i}" for i in range(1, 5)} and len(agents) >= 2
+
+
+def test_planner_open_is_a_client_with_the_engines_results_when_a_server_runs(tmp_path):
+    """``planner.Planner.open`` with a server running: the engine's own command methods, their
+    results (ids, events) and errors, through the server; without one, or with server=False,
+    the engine itself."""
+    import planner
+    from planner.domain.errors import StaleLease
+    from planner.engine.engine import Planner as Engine
+
+    project(tmp_path, 2)
+    with planner.Planner.open(tmp_path, "p") as first:
+        assert isinstance(first, Engine)  # no server: the engine itself
+    proc = start_server(tmp_path)
+    try:
+        with planner.Planner.open(tmp_path, "p") as p:
+            assert type(p).__name__ == "RemotePlanner"
+            assert p.add_task("more", id="t9", depends_on=["t0"]) == "t9"
+            p.register_agent("a", capabilities=["x"])
+            lease = p.claim("a")
+            assert (lease.type, lease.id, lease.agent, lease.attempt) == ("task.assigned", "t0", "a", 1)
+            p.transition("t0", "in_progress", token=lease.token)
+            with pytest.raises(StaleLease):
+                p.transition("t0", "completed", token=lease.token + 5)
+            p.checkpoint("t0", notes="half", token=lease.token)
+            p.transition("t0", "completed", token=lease.token)
+            assert p.task("t0")["state"] == "completed" and p.task("t0")["checkpoint"]["notes"] == "half"
+            assert p.ready() == ["t1", "t9"] or p.ready() == ["t9", "t1"]
+            assert p.tasks() == ["t0", "t1", "t9"]
+            assert p.stats()["leaves_by_state"] == {"completed": 1, "pending": 2}
+            assert "health" not in p.agents()[0]
+            with pytest.raises(AttributeError, match="server=False"):
+                p.graph  # noqa: B018 - what an engine in another process cannot give
+        with planner.Planner.open(tmp_path, "p", server=False) as engine:
+            assert isinstance(engine, Engine) and engine.task("t9")["depends_on"] == ["t0"]
+    finally:
+        proc.stop()
+    assert json.loads(cli(tmp_path, "--json", "replay", "--verify").stdout)["verified"]
