@@ -65,12 +65,15 @@ class AlreadyServed(DomainError):
 
 
 class _Slot:
-    """One command waiting in a group: its result (events) or the exception that refused it."""
+    """One command waiting in a group: its result (events) or the exception that refused it, and
+    the lock its thread sleeps on (released when the group is done, or to hand it the lead)."""
 
-    __slots__ = ("done", "result", "error")
+    __slots__ = ("done", "result", "error", "wake")
 
     def __init__(self) -> None:
         self.done, self.result, self.error = False, None, None
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
     def value(self) -> Any:
         if self.error is not None:
@@ -82,10 +85,12 @@ class _Hosted:
     """One project served: its service (engine, projections), its group commit, its ticker.
 
     Group commit without a writer thread (leader/followers): a connection thread queues its
-    command; if no group is being executed, it takes every queued command and executes them
-    as one group itself (then wakes the others); otherwise it waits, and the commands queued
-    meanwhile form the next group, led by one of their own threads. No hand-off to another
-    thread on the way in, one wake-up on the way out.
+    command; if no group is being executed, it executes every queued command as one group
+    itself; otherwise it sleeps on its own lock. The leader wakes the threads of its group
+    once their commands are durable, and hands the lead to the first command queued
+    meanwhile (which executes the next group). No hand-off on the way in, one targeted
+    wake-up on the way out (a shared condition woke all 20 waiters per group: 20% of a busy
+    server's time).
     """
 
     def __init__(self, server: Server, project: str):
@@ -97,9 +102,10 @@ class _Hosted:
         self.planner.maintenance.snapshot_every = SNAPSHOT_EVERY
         self.planner.execute = self.submit  # every command the service makes is group-committed
         self.captured = threading.local()  # the events each connection thread's last command wrote
-        self._cond = threading.Condition()
+        self._mutex = threading.Lock()  # guards _queued and _leading
         self._queued: list[tuple[Any, _Slot]] = []
         self._leading = False
+        self._idle = threading.Condition(self._mutex)  # notified when no group is under way (stop)
         self._stopping = threading.Event()
         self._log = server.log
         self.ticker = threading.Thread(target=self._tick_loop, name=f"ticker-{project}", daemon=True)
@@ -109,30 +115,39 @@ class _Hosted:
         """Have ``command`` decided in the next group; return its events once they are durable
         (or raise the DomainError that refused it)."""
         slot = _Slot()
-        with self._cond:
+        with self._mutex:
             if self._stopping.is_set() and threading.current_thread() is not self.ticker:
                 raise DomainError("the planner server is stopping: retry once it is back (the same command id "
                                   "is applied once)")
             self._queued.append((command, slot))
-            while not slot.done and self._leading:
-                self._cond.wait()
-            if slot.done:
-                group = None
-            else:  # nobody leads: this thread executes everything queued
-                self._leading = True
-                group, self._queued = self._queued, []
-        if group is not None:
-            try:
-                self._execute(group)
-            finally:
-                with self._cond:
-                    self._leading = False
-                    self._cond.notify_all()
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            slot.wake.acquire()  # until our group is done, or the lead is handed to us
+        if not slot.done:
+            self._lead()
         events = slot.value()
         found = getattr(self.captured, "events", None)
         if found is not None:
             found.append((type(command).__name__, events))
         return events
+
+    def _lead(self) -> None:
+        """Execute everything queued as one group, wake its threads, hand the lead on."""
+        with self._mutex:
+            group, self._queued = self._queued, []
+        try:
+            self._execute(group)
+        finally:
+            with self._mutex:
+                following = self._queued[0][1] if self._queued else None
+                if following is None:
+                    self._leading = False
+                    self._idle.notify_all()
+            for _, slot in group:
+                slot.wake.release()  # (our own slot's lock is released too: nobody waits on it)
+            if following is not None:
+                following.wake.release()  # its command was queued meanwhile: it leads the next group
 
     def _execute(self, group: list[tuple[Any, _Slot]]) -> None:
         try:
@@ -156,12 +171,12 @@ class _Hosted:
                 self._log(f"{self.project}: maintenance failed: {exc}")
 
     def stop(self) -> None:
-        """Let the group under way finish (flushed), then close the project."""
+        """Let the groups under way finish (flushed), then close the project."""
         self._stopping.set()
         self.ticker.join()
-        with self._cond:
+        with self._idle:
             while self._leading:
-                self._cond.wait()
+                self._idle.wait()
             self._leading = True  # no group after this one
         self.service.close()
 
