@@ -461,12 +461,10 @@ class Supervisor:
     def _idle(self) -> bool:
         """No task is held, and none that these agents could do is ready (or nothing can be
         claimed at all: the project was switched to planning mode)."""
-        status = self.service.status()
-        if status["held"]:
+        outlook = self.service.outlook(self.capabilities)  # one consistent state: two queries could
+        if outlook["held"]:                                 # miss a task claimed between them
             return False
-        if status["mode"] != "working":
-            return True
-        return not self.service.ready(limit=1, capabilities=self.capabilities)
+        return outlook["mode"] != "working" or not outlook["fits"]
 
     def _sample(self) -> None:
         """CPU % and RSS of every worker with its commands; the memory limit."""

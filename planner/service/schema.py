@@ -162,6 +162,7 @@ class Outlook(TypedDict):
     mode: str
     next_expiry: float | None
     fits: bool
+    held: int
 
 
 class Added(TypedDict):

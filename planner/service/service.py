@@ -133,12 +133,13 @@ class ProjectView:
         return None if due == float("inf") else due
 
     def outlook(self, capabilities: Iterable[str]) -> dict[str, Any]:
-        """What an idle agent with ``capabilities`` needs to know in one call: the project's
-        ``mode``, ``next_expiry`` (or None) and whether a ready task ``fits`` it. O(ready) at worst."""
+        """What an idle agent (or a supervisor deciding whether work is left) with ``capabilities``
+        needs to know, from one consistent state: the project's ``mode``, ``next_expiry`` (or
+        None), whether a ready task ``fits`` it, and how many tasks are ``held``. O(ready) at worst."""
         graph = self._fresh()
         due = graph.agents.next_due(graph.lease_ttl)
         return {"mode": graph.mode, "next_expiry": None if due == float("inf") else due,
-                "fits": bool(views.ready(graph, 1, tuple(capabilities)))}
+                "fits": bool(views.ready(graph, 1, tuple(capabilities))), "held": len(graph.agents.leases)}
 
     def export(self, format: str = "json") -> str:  # noqa: A002 - the CLI's name
         """The project as text: ``json`` (the fixture format, re-importable), ``dot`` or ``mermaid``."""

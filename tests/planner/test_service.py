@@ -58,6 +58,8 @@ def test_every_query_and_command_returns_the_documented_shape(s):
     check(schema.Checkpoint, s.checkpoint("api", notes="half", data={"step": 1}, token=lease["token"]))
     check(schema.Lease, s.renew("api", lease["token"]))
     check(list[schema.ReadyTask], s.ready())
+    outlook = check(schema.Outlook, s.outlook(["python"]))
+    assert (outlook["mode"], outlook["held"], outlook["fits"]) == ("working", 1, False)  # api is held
     check(list[schema.AgentView], s.agents())
     check(schema.TaskView, s.show("api"))
     check(list[schema.TreeNode], s.tree())
