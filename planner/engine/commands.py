@@ -12,18 +12,22 @@ from collections.abc import Iterable
 from typing import Any
 
 
-class _OnFirstUse:
-    """The events module, imported when first used (pydantic: ~70 ms a query never needs)."""
+class OnFirstUse:
+    """A module imported when first used: the events and rules bring in pydantic (~70 ms),
+    which a query answered from a snapshot never needs."""
+
+    def __init__(self, name: str):
+        self._name = name
 
     def __getattr__(self, attr: str) -> Any:
         import importlib
 
-        value = getattr(importlib.import_module("planner.domain.events"), attr)
-        setattr(self, attr, value)
+        value = getattr(importlib.import_module(self._name), attr)
+        setattr(self, attr, value)  # found in the instance from now on: __getattr__ runs once per name
         return value
 
 
-ev: Any = _OnFirstUse()
+ev: Any = OnFirstUse("planner.domain.events")
 
 
 class PlannerCommands:

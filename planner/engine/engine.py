@@ -45,31 +45,14 @@ from eventstore import CorruptSnapshotWarning, InvalidArgumentError, LogNotFound
 from eventstore.store import check_project_name
 from planner.domain.errors import DomainError, ProjectNotFound, UnknownTask
 from planner.domain.trusted import fold_event
-from planner.engine.commands import PlannerCommands
+from planner.engine.commands import OnFirstUse, PlannerCommands, ev
 from planner.engine.maintenance import Maintenance
 from projections import views
 from projections.bulk import gc_paused
 from projections.graph import TaskGraph
 
-
-class _OnFirstUse:
-    """A module imported when first used: the events and rules bring in pydantic
-    (~70 ms), which a query answered from a snapshot never needs."""
-
-    def __init__(self, name: str):
-        self._name = name
-
-    def __getattr__(self, attr: str) -> Any:
-        import importlib
-
-        value = getattr(importlib.import_module(self._name), attr)
-        setattr(self, attr, value)  # found in the instance from now on: __getattr__ runs once per name
-        return value
-
-
-ev: Any = _OnFirstUse("planner.domain.events")
-_rules: Any = _OnFirstUse("planner.domain.decide")
-_leasing: Any = _OnFirstUse("planner.domain.leasing")
+_rules: Any = OnFirstUse("planner.domain.decide")
+_leasing: Any = OnFirstUse("planner.domain.leasing")
 
 
 def home_store(home: os.PathLike | str) -> str:
