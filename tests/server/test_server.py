@@ -155,8 +155,10 @@ def test_twenty_clients_and_five_embedded_writers_never_lease_a_task_twice(tmp_p
     project(tmp_path, tasks)
     proc = start_server(tmp_path)
     try:
-        agents = run_agents(tmp_path, [(f"s{i}", "served") for i in range(20)] +
-                            [(f"e{i}", "embedded") for i in range(5)])
+        embedded = run_agents(tmp_path, [(f"e{i}", "embedded") for i in range(5)])
+        for agent in embedded:  # registered (and about to claim) before the faster clients start
+            assert agent.stdout.readline().startswith("ack register")
+        agents = embedded + run_agents(tmp_path, [(f"s{i}", "served") for i in range(20)])
         outputs = [a.communicate(timeout=240)[0] for a in agents]
         assert [a.returncode for a in agents] == [0] * 25, outputs
     finally:
