@@ -1,12 +1,14 @@
 """An agent process for the server tests: claims, starts and completes tasks until none is left.
 
-``python -m tests.server.agent HOME PROJECT NAME served|embedded [JOURNAL]``; prints ``ack SEQ``
-after every acknowledged command (the test reads them from the pipe), and on a lost server (or
+``python -m tests.server.agent HOME PROJECT NAME served|embedded [JOURNAL]``; prints ``ack ...``
+after every acknowledged command (with ``AGENT_WAIT_FOR_GO=1``, it waits for a line on
+stdin once registered) (the test reads them from the pipe), and on a lost server (or
 none to connect to) prints the one-line error and exits 3.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 from planner.domain.errors import DomainError
@@ -25,6 +27,8 @@ def main() -> int:
     try:
         s.register_agent(name)
         print("ack register", flush=True)
+        if os.environ.get("AGENT_WAIT_FOR_GO"):
+            sys.stdin.readline()  # every agent starts claiming at once (the test writes a line to all)
         while True:
             lease = s.claim(name)
             if lease is None:

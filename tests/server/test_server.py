@@ -138,27 +138,33 @@ def test_group_commit_decides_in_order_and_a_refusal_disturbs_no_one(tmp_path):
     assert {r.get("end") for r in records} == {records[-1]["seq"]}  # one batch
 
 
-def run_agents(home: Path, names: list[tuple[str, str]], journals: Path | None = None) -> list[subprocess.Popen]:
+def run_agents(home: Path, names: list[tuple[str, str]], journals: Path | None = None,
+               wait_for_go: bool = False) -> list[subprocess.Popen]:
     procs = []
     for name, mode in names:
         args = [sys.executable, "-m", "tests.server.agent", str(home), "p", name, mode]
         if journals is not None:
             args.append(str(journals / f"{name}.jsonl"))
         env = {**os.environ, wire.NO_SERVER_ENV: "1"} if mode == "embedded" else dict(os.environ)
+        if wait_for_go:
+            env["AGENT_WAIT_FOR_GO"] = "1"
         procs.append(subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      env=env))
+                                      env=env, stdin=subprocess.PIPE if wait_for_go else subprocess.DEVNULL))
     return procs
 
 
 def test_twenty_clients_and_five_embedded_writers_never_lease_a_task_twice(tmp_path):
-    tasks = 150
+    tasks = 200
     project(tmp_path, tasks)
     proc = start_server(tmp_path)
     try:
-        embedded = run_agents(tmp_path, [(f"e{i}", "embedded") for i in range(5)])
-        for agent in embedded:  # registered (and about to claim) before the faster clients start
+        agents = run_agents(tmp_path, [(f"s{i}", "served") for i in range(20)] +
+                            [(f"e{i}", "embedded") for i in range(5)], wait_for_go=True)
+        for agent in agents:  # all registered, then all start claiming at once
             assert agent.stdout.readline().startswith("ack register")
-        agents = embedded + run_agents(tmp_path, [(f"s{i}", "served") for i in range(20)])
+        for agent in agents:
+            agent.stdin.write("go\n")
+            agent.stdin.flush()
         outputs = [a.communicate(timeout=240)[0] for a in agents]
         assert [a.returncode for a in agents] == [0] * 25, outputs
     finally:
