@@ -60,11 +60,21 @@ def state_at(store: Any, point: str | int) -> TaskGraph:
                     start = graph.seq + 1
                 except (ValueError, KeyError, TypeError):
                     graph = TaskGraph()  # a snapshot is never trusted over the log: replay it all
-        for record in store.read(start, to_seq):
-            if until is not None and datetime.fromisoformat(record.ts) > until:
-                break
-            graph.apply(record.seq, fold_event(record.type, record.data))
+        _fold_until(graph, store.read(start, to_seq), until, fold_event)
     return graph
+
+
+def _fold_until(graph: TaskGraph, records: Any, until: datetime | None, decode: Any,
+                progress: Callable[[int], None] | None = None) -> None:
+    """Fold ``records`` into ``graph``, stopping at the first one stamped after ``until`` (a record's
+    ``ts`` follows its seq, so the project as it was then is complete). ``progress(seq)`` every
+    4,096 records."""
+    for record in records:
+        if until is not None and datetime.fromisoformat(record.ts) > until:
+            break
+        graph.apply(record.seq, decode(record.type, record.data))
+        if progress is not None and not record.seq % 4096:
+            progress(record.seq)
 
 
 def replay(planner: Any, at: str | int | None = None, verify: bool = False,
@@ -84,12 +94,8 @@ def replay(planner: Any, at: str | int | None = None, verify: bool = False,
     with gc_paused():
         start = time.perf_counter()
         graph = TaskGraph()
-        for record in planner.log.read(1, to_seq):
-            if until is not None and datetime.fromisoformat(record.ts) > until:
-                break  # the first event after TIME: the project as it was then is complete
-            graph.apply(record.seq, decode(record.type, record.data))
-            if progress is not None and not record.seq % 4096:
-                progress(record.seq, total)
+        _fold_until(graph, planner.log.read(1, to_seq), until, decode,
+                    None if progress is None else (lambda seq: progress(seq, total)))
         seconds = time.perf_counter() - start
         result: dict[str, Any] = {
             "seq": graph.seq, "tasks": len(graph.tasks), "ready": len(graph.ready), "seconds": round(seconds, 6),

@@ -25,6 +25,7 @@ same home, or a stale file left by a killed one, is told apart from a live one.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def encode_error(exc: BaseException) -> dict[str, Any]:
     """An exception as JSON: its class name, its one-line message, and its plain attributes."""
     attrs = {k: v for k, v in vars(exc).items() if isinstance(v, str | int | float | bool | type(None))}
     message = str(exc)
-    pydantic = __import__("sys").modules.get("pydantic")
+    pydantic = sys.modules.get("pydantic")  # (a ValidationError without importing pydantic)
     if pydantic is not None and isinstance(exc, pydantic.ValidationError):
         first = exc.errors()[0]
         message = f"invalid {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
