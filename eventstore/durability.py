@@ -12,6 +12,7 @@ flush itself).
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import threading
@@ -88,6 +89,7 @@ class FlushGate:
     _FORMAT = struct.Struct("<16sQQI")  # boot id, segment first seq, durable offset, crc32
 
     def __init__(self, directory: Path):
+        self.failed: str | None = None  # a flush of this handle failed: no later one may report success
         self._lock = AppendLock(directory / ".flush.lock")
         try:
             self._fd = os.open(directory / ".durable", os.O_RDWR | os.O_CREAT, 0o644)
@@ -97,21 +99,35 @@ class FlushGate:
 
     def flush(self, fd: int, segment: int, end: int) -> None:
         """Make ``fd`` (segment ``segment``) durable at least up to byte ``end``."""
+        if self.failed is not None:
+            raise OSError(errno.EIO, f"an earlier flush failed: {self.failed}")
         if BOOT_ID is None:
-            os.fdatasync(fd)
+            self._fdatasync(fd)
             return
         if self._covers(segment, end):  # lock-free: someone's flush already covered us
             return
         self._lock.acquire()
         try:
+            if self.failed is not None:  # (set under this lock: a flush queued behind it sees it)
+                raise OSError(errno.EIO, f"an earlier flush failed: {self.failed}")
             mark = self._read()
             if mark is not None and mark[0] == segment and mark[1] >= end:
                 return  # a flush that started after our write already covered it
             size = os.fstat(fd).st_size
-            os.fdatasync(fd)
+            self._fdatasync(fd)
             self._write(segment, size)
         finally:
             self._lock.release()
+
+    def _fdatasync(self, fd: int) -> None:
+        """fdatasync, remembering a failure: Linux reports a lost write-back to one fdatasync
+        of a descriptor only, so a second flush of the same descriptor (a thread whose
+        write came after the lost pages) could otherwise return success."""
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            self.failed = str(exc)
+            raise
 
     def truncate(self, fd: int, segment: int, offset: int) -> None:
         """Cut segment ``segment`` (open as ``fd``) at ``offset``, withdrawing claims beyond it.

@@ -113,6 +113,7 @@ class Transaction:
     the log's end, and ``append`` cannot conflict. Appends are buffered and
     written in one ``write`` call, as one batch, when the ``with`` block exits
     normally; an exception in the block discards them (all or nothing).
+    With ``defer_flush``, :meth:`flush` (after the block) makes them durable.
     """
 
     def __init__(self, owner: EventLog, records: list[Record]):
@@ -125,6 +126,16 @@ class Transaction:
         self._next = self._base + 1
         self._ts = owner._stamp()  # str, for the handle's ordering check
         self._ts_bytes = self._ts.encode()
+        self._unflushed: tuple[int, int] | None = None  # (segment, end) written and not yet flushed
+
+    def flush(self) -> None:
+        """Make what this transaction wrote durable (see :meth:`EventLog.transaction`'s
+        ``defer_flush``). Idempotent; a no-op when nothing is owed. Raises
+        :class:`DurabilityError` when the flush, or an earlier one of this handle, failed."""
+        if self._unflushed is not None:
+            segment, end = self._unflushed
+            self._owner._flush_to(segment, end)
+            self._unflushed = None
 
     @property
     def last_seq(self) -> int:
@@ -449,7 +460,7 @@ class EventLog:
             return tx._add(prepared, expected_seq, idempotency_key)
 
     @contextmanager
-    def transaction(self, since: int | None = None) -> Iterator[Transaction]:
+    def transaction(self, since: int | None = None, defer_flush: bool = False) -> Iterator[Transaction]:
         """Hold the append lock for one read-decide-append step.
 
         ``tx.records`` are the records this handle has not been shown yet:
@@ -459,17 +470,27 @@ class EventLog:
         seq of the snapshot the caller loaded). On normal exit the buffered
         appends are written in one call, the lock is released, and the data is
         flushed per the durability mode before the ``with`` statement ends.
+
+        ``defer_flush``: the exit writes and unlocks but does not flush;
+        ``tx.flush()`` does, outside this handle's mutex, so that another
+        thread can decide and write the next transaction during the flush (a
+        server's pipelined group commit). Safe because the segment is
+        append-only: a flush covers every byte written before it, so whoever
+        acknowledges after their own ``flush()`` has every earlier record of
+        the log durable too; and a failed flush fails every later one of this
+        handle (:class:`~eventstore.durability.FlushGate`), so no write decided
+        on top of lost bytes is acknowledged.
         """
         if since is not None and (not isinstance(since, int) or since < 0):
             raise InvalidArgumentError(f"since must be an int >= 0, not {since!r}")
-        with self._locked(collect=True) as tx:
+        with self._locked(collect=True, defer_flush=defer_flush) as tx:
             if since is not None:
                 tx.records = list(self._read(since + 1, tx.last_seq))
                 self._unseen = []
             yield tx
 
     @contextmanager
-    def _locked(self, collect: bool = False) -> Iterator[Transaction]:
+    def _locked(self, collect: bool = False, defer_flush: bool = False) -> Iterator[Transaction]:
         """Lock, catch up, hand a Transaction to the body, write, unlock, flush."""
         self._check_open()
         if self._broken:
@@ -500,6 +521,8 @@ class EventLog:
                 end = self._write_locked(tx._sealed()) if tx._prepared else None
                 if end is not None:
                     self._last_ts = tx._ts
+                    if defer_flush:
+                        tx._unflushed = (self._wfd_segment, end)
                 for key, result in tx._keys.items():
                     self._keys[key] = (result.first_seq, result.last_seq)
             except BaseException:
@@ -511,7 +534,7 @@ class EventLog:
                 if tx is not None:
                     tx._closed = True
                 lock.release()
-            if end is not None:
+            if end is not None and not defer_flush:
                 self._make_durable(end)
 
     def _start_collecting(self) -> None:
@@ -671,6 +694,27 @@ class EventLog:
         except OSError as exc:
             self._broken = str(exc)
             raise DurabilityError(str(self._reader.segment_path), str(exc)) from None
+
+    def _flush_to(self, segment: int, end: int) -> None:
+        """A deferred flush (:meth:`Transaction.flush`): segment ``segment`` durable up to
+        ``end``. Holds only the descriptor's lock, so other transactions go on meanwhile."""
+        if end < 0 or self.durability == "none":  # (-1: a roll flushed the batch already)
+            return
+        if self.durability == "batch":
+            self._flusher.mark_dirty()
+            return
+        with self._fd_lock:
+            if self._broken:
+                raise DurabilityError(str(self._reader.segment_path), self._broken)
+            if self._wfd is None:
+                raise EventStoreError(f"{self.path} was closed before a transaction's deferred flush")
+            if self._wfd_segment != segment:
+                return  # rolled since: the roll flushed the whole segment before starting the next
+            try:
+                self._gate.flush(self._wfd, segment, end)
+            except OSError as exc:
+                self._broken = str(exc)
+                raise DurabilityError(str(self._reader.segment_path), str(exc)) from None
 
     def _flush_quietly(self) -> None:
         """The batch flusher's job: fdatasync the active segment now.

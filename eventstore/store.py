@@ -27,7 +27,9 @@ The guarantees every backend gives (the conformance suite checks each one):
   writes nothing and returns the original :class:`~eventstore.log.AppendResult`
   (``duplicate=True``); ``Transaction.seen(key)`` says so before deciding.
 - **Durable when acknowledged**: ``append`` and a transaction's ``with`` return only
-  once the records are as durable as the backend's durability setting promises.
+  once the records are as durable as the backend's durability setting promises; a
+  transaction opened with ``defer_flush=True`` instead leaves that to its
+  ``flush()``, called after the block (a server decides the next group meanwhile).
 - **Timestamps follow seq**: ``ts`` is stamped under the lock, never earlier than the
   previous record's.
 - **Snapshots are derived**: opaque bytes describing the state after a seq; a damaged
@@ -81,6 +83,11 @@ class Transaction(Protocol):
         """Buffer a batch (written with the others, as one batch, when the block exits)."""
         ...
 
+    def flush(self) -> None:
+        """Make what the transaction wrote durable (after its block; see ``defer_flush``).
+        Idempotent; a no-op when it wrote nothing or its block already flushed."""
+        ...
+
 
 @runtime_checkable
 class Store(Protocol):
@@ -93,9 +100,12 @@ class Store(Protocol):
         """The seq of the last complete record (0 when empty). Lock-free."""
         ...
 
-    def transaction(self, since: int | None = None) -> AbstractContextManager[Transaction]:
+    def transaction(self, since: int | None = None, defer_flush: bool = False) -> AbstractContextManager[Transaction]:
         """Hold the append lock for one step; the appends are written, and made durable, on exit.
-        An exception inside the block discards them (all or nothing)."""
+        An exception inside the block discards them (all or nothing). With ``defer_flush``, the
+        exit writes and unlocks but does not flush: other transactions may be decided and written
+        meanwhile, and readers may see the records, but nothing may be acknowledged before the
+        transaction's ``flush()`` returns (a later flush covers every earlier write)."""
         ...
 
     def append(self, events: Iterable[Mapping[str, Any]], expected_seq: int | None = None,

@@ -35,7 +35,8 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,7 @@ class Planner(PlannerCommands):
         self.loaded_from_snapshot = 0  # the seq of the snapshot this handle started from, if any
         self._lock = threading.RLock()  # one fold/decide/read of the graph at a time (see the module doc)
         self.journal: Any = None  # planner.engine.journal.Journal: acknowledged commands, when asked for
+        self._group: Group | None = None  # the group open in :meth:`group`, if any
 
     @property
     def snapshot_every(self) -> int:
@@ -198,6 +200,9 @@ class Planner(PlannerCommands):
         and returns the events it produced the first time. Raises
         :class:`DomainError` when the command is refused (nothing of it written).
         """
+        group = self._in_group()
+        if group is not None:
+            return group.decide(command)
         if self.journal is not None:
             return self._execute_journaled(command)
         timed = getattr(command, "now", 0) is None  # the engine says when it is
@@ -247,58 +252,53 @@ class Planner(PlannerCommands):
             journal.ack_events(command.command_id, type(command).__name__, events)
         return events
 
-    def execute_group(self, commands: list[Any]) -> list[Any]:
-        """Group commit: decide ``commands`` one by one, in order, each against the state that
-        includes the ones before it, and write all their events in one store transaction (one
-        write, one flush). Returns, per command, its events (a retried command id: the events it
-        wrote the first time) or the :class:`DomainError` that refused it; a refused command
-        writes nothing and does not disturb the others. Nothing is returned before every
-        event is durable. Leases that ran out are expired first, as in :meth:`execute`.
+    @contextmanager
+    def group(self) -> Iterator[Group]:
+        """Group commit: one store transaction in which commands are decided one by one
+        (:meth:`Group.decide`, or simply :meth:`execute` from this thread while the group is
+        open), each against the state that includes the ones before it; all their events are
+        written in one write when the block ends, then flushed once. Leases that ran out are
+        expired first, as in :meth:`execute`; a refused command writes nothing and does not
+        disturb the others. Nothing decided in the block is durable before the ``with``
+        statement ends: a server answers its requests only after it (an exception leaves
+        the block: nothing of the group is written, and the graph is rebuilt from the store).
 
-        Costs one lock acquisition and one flush for the whole group: the point of a server,
-        where commands that arrive during a flush form the next group.
+        Holds this handle's lock and the store's append lock for the whole block (other
+        threads and processes wait); costs one lock acquisition, one write and one flush for
+        the whole group: the point of ``planner serve``, which decides every request that
+        arrived during the last flush in one group.
         """
-        results: list[Any] = [None] * len(commands)
-        retried: dict[int, Any] = {}
-        wrote = False
         with self._lock:
-            self._fold(self.log.catch_up())
+            self._fold(self.log.catch_up())  # (before the store's lock: see execute)
+            group: Group | None = None
             try:
-                with self.log.transaction() as tx:
+                with self.log.transaction(defer_flush=True) as tx:
                     self._fold(tx.records)
-                    now = self.clock()
-                    graph = self.graph
-                    if graph.agents.next_due(graph.lease_ttl) <= now:
-                        expired = _leasing.expire(graph, now)
-                        if expired:
-                            self._apply_pending(tx.append([ev.encode_event(e) for e in expired]), expired)
-                            wrote = True
-                    for i, command in enumerate(commands):
-                        key = command.command_id
-                        done = tx.seen(key) if key is not None else None
-                        if done is not None:
-                            retried[i] = done
-                            continue
-                        stamped = command.model_copy(update={"now": now}) if getattr(command, "now", 0) is None \
-                            else command
-                        try:
-                            events = _rules.decide(graph, stamped)
-                        except DomainError as exc:
-                            results[i] = exc
-                            continue
-                        if events:
-                            self._apply_pending(tx.append([ev.encode_event(e) for e in events],
-                                                          idempotency_key=key), events)
-                            wrote = True
-                        results[i] = events
+                    group = self._group = Group(self, tx, self.clock())
+                    try:
+                        group.expire()
+                        yield group
+                    finally:
+                        self._group = None
             except BaseException:
-                if wrote:  # the graph holds events the store may not have: rebuild it from the store
+                if group is not None and group.wrote:  # the graph holds events the store does not: rebuild it
                     self._reload()
                 raise
-        for i, done in retried.items():
-            results[i] = [ev.parse_event(r.type, r.data) for r in self.log.read(done.first_seq, done.last_seq)]
-        if wrote:
+        tx.flush()  # (a failure: the store is broken, and every later write of this handle fails too)
+        if group.wrote:
             self.maintenance.after_write(self)
+
+    def execute_group(self, commands: list[Any]) -> list[Any]:
+        """:meth:`group` for a list: per command, its events (a retried command id: the events it
+        wrote the first time) or the :class:`DomainError` that refused it. Returns once every
+        event is durable."""
+        results: list[Any] = []
+        with self.group() as group:
+            for command in commands:
+                try:
+                    results.append(group.decide(command))
+                except DomainError as exc:
+                    results.append(exc)
         return results
 
     def _apply_pending(self, result: Any, events: list[Any]) -> None:
@@ -334,9 +334,16 @@ class Planner(PlannerCommands):
         self.maintenance.snapshot_if_due(self)
 
     def refresh(self) -> None:
-        """Fold what other processes appended since (without the store's lock). O(new records)."""
+        """Fold what other processes appended since (without the store's lock). O(new records).
+        Nothing to do inside this thread's open group: it holds the store's lock, and folded first."""
         with self._lock:
-            self._fold(self.log.catch_up())
+            if self._in_group() is None:
+                self._fold(self.log.catch_up())
+
+    def _in_group(self) -> Group | None:
+        """The group this thread has open, if any (another thread's group: it holds our lock)."""
+        group = self._group
+        return group if group is not None and group.thread == threading.get_ident() else None
 
     def fold(self, records: Iterable[Record]) -> None:
         """Fold records read from the store (those already folded are skipped)."""
@@ -355,6 +362,10 @@ class Planner(PlannerCommands):
 
     def reap(self, command_id: str | None = None) -> list[Any]:
         """Expire every lease that has run out; return the ``lease.expired`` events written."""
+        group = self._in_group()
+        if group is not None:  # (the group expired what was due when it opened: those are reported here)
+            events = group.expired + group.decide(ev.Reap(command_id=command_id))
+            return [e for e in events if e.type == "lease.expired"]
         before = self.log.last_seq
         self.execute(ev.Reap(command_id=command_id))
         self.refresh()
@@ -414,3 +425,58 @@ class Planner(PlannerCommands):
         with self._lock:
             self.refresh()
             return views.status(self.graph)
+
+
+class Group:
+    """The commands of one :meth:`Planner.group`, decided into its open transaction.
+
+    Used by one thread (the one that opened the group), under the handle's lock.
+    """
+
+    def __init__(self, planner: Planner, tx: Any, now: float):
+        self.planner, self.tx, self.now = planner, tx, now  # ``now``: the group's time, read once
+        self.thread = threading.get_ident()
+        self.wrote = False
+        self.expired: list[Any] = []  # the lease.expired events the group opened with
+        self.captured: list[tuple[str, list[Any]]] | None = None  # set to a list: (command name, events) per decision
+        self._decided: dict[str, list[Any]] = {}  # command id -> its events, for a retry within the group
+
+    def expire(self) -> None:
+        """Expire every lease that has run out by the group's time (its own batch)."""
+        graph = self.planner.graph
+        if graph.agents.next_due(graph.lease_ttl) <= self.now:  # (O(1) when nothing can be due)
+            expired = _leasing.expire(graph, self.now)
+            if expired:
+                self._append(expired, None)
+                self.expired = expired
+
+    def decide(self, command: Any) -> list[Any]:
+        """Decide ``command`` on the state so far and buffer its events (applied to the graph at
+        once, written when the group ends); return them. A command id already in the log (or
+        in this group) returns the events it wrote then. Raises :class:`DomainError` (nothing
+        of the command written)."""
+        events = self._decide(command)
+        if self.captured is not None:
+            self.captured.append((type(command).__name__, events))
+        return events
+
+    def _decide(self, command: Any) -> list[Any]:
+        key = command.command_id
+        if key is not None:
+            if key in self._decided:
+                return self._decided[key]
+            done = self.tx.seen(key)
+            if done is not None:
+                return [ev.parse_event(r.type, r.data) for r in self.planner.log.read(done.first_seq, done.last_seq)]
+        stamped = command.model_copy(update={"now": self.now}) if getattr(command, "now", 0) is None else command
+        events = _rules.decide(self.planner.graph, stamped)  # raises DomainError: nothing written
+        if events:
+            self._append(events, key)
+        if key is not None:
+            self._decided[key] = events
+        return events
+
+    def _append(self, events: list[Any], key: str | None) -> None:
+        self.planner._apply_pending(self.tx.append([ev.encode_event(e) for e in events], idempotency_key=key),
+                                    events)
+        self.wrote = True

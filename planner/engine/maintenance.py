@@ -17,6 +17,7 @@ already durable.
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -60,12 +61,23 @@ class Maintenance:
         self.last_snapshot = 0  # the newest snapshot this handle knows of
         self._mark: tuple[int, float] | None = None  # (archived seq, when) as last read
         self._claim_retry = 0.0  # a committer is on its way: look again only after this time
+        self._busy = threading.Lock()  # one thread's maintenance at a time (a server's group leaders)
 
     # -- the schedule ------------------------------------------------------------
     def after_write(self, planner: Planner) -> None:
-        """After a command that wrote events: O(1) unless a step is due."""
-        self.snapshot_if_due(planner)
-        self.archive_if_due(planner)
+        """After a command that wrote events: O(1) unless a step is due. One thread at a time:
+        a thread that finds another one at it skips (whatever is due stays due for the next);
+        a failure is a warning (the command is durable: it must not be reported as failed)."""
+        if not self._busy.acquire(blocking=False):
+            return
+        try:
+            self.snapshot_if_due(planner)
+            self.archive_if_due(planner)
+        except (EventStoreError, OSError) as exc:
+            warnings.warn(f"maintenance after a write failed ({exc}); the log is intact", RuntimeWarning,
+                          stacklevel=2)
+        finally:
+            self._busy.release()
 
     def tick(self, planner: Planner) -> list[Any]:
         """For a long-running process, on its own clock: expire the leases that ran out

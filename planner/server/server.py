@@ -2,21 +2,26 @@
 
 Why: embedded, every agent process is its own engine and folds every event that
 every other process writes. A server holds each project's projections hot, decides
-every command in memory, and group-commits: commands that arrive while a flush is
-under way are decided one by one, in arrival order, against the state that includes
-the ones before them, then written in one write and flushed once
-(:meth:`planner.engine.engine.Planner.execute_group`). Each is acknowledged only when
-its own bytes are durable; a refused command writes nothing and does not disturb the
-others.
+every command in memory, and group-commits.
 
-Threads::
+One thread serves every connection (a :mod:`selectors` loop over the Unix socket,
+mode 0600: its owner only)::
 
-    main          accepts connections on the Unix socket (mode 0600: its owner only)
-    conn-N        one per connection: reads a request line, answers queries itself
-                  (under the project's lock); a command joins the project's next group,
-                  which the first waiting thread executes for all (leader/followers)
-    ticker-P      one per project: every second, the maintenance tick (reaps expired
-                  leases, snapshots, archive)
+    loop:
+        wait until a connection has a request (or the next maintenance tick is due)
+        read every complete request line that has arrived, from every connection
+        per project, in arrival order, in one group (Planner.group):
+            decide each command against the state including the ones before it,
+            answer each query from that state
+        write the group's events in one write, flush once          (the group commit)
+        send every reply                                            (acknowledged = durable)
+        every second: the maintenance tick (reap expired leases, snapshot, archive)
+
+The requests that arrive while a group is flushed form the next group. No thread
+hands work to another (a thread per connection with a leader/followers group commit
+spent a third of the server's time switching threads and waking waiters). Other
+threads (the dashboard's) may use a project too: they take its handle's lock and,
+outside a group, the engine's own one-command path.
 
 The server decides under the same append lock as embedded writers, and folds what
 they appended before it decides, so the CLI with ``--no-server`` (or any process
@@ -25,7 +30,7 @@ writing the files) stays safe beside it.
 Lifetime: ``<home>/server.lock`` (flock) is held for as long as the server runs: a
 second server on the home refuses with a clear message; a ``server.json`` or socket
 left by a killed server is detected (the lock is free) and replaced. SIGTERM or
-Ctrl-C: stop accepting, finish what is queued (each group flushed), close, exit 0.
+Ctrl-C: stop accepting, answer what was read (its group flushed), close, exit 0.
 ``kill -9`` loses nothing acknowledged (acknowledged means durable).
 """
 
@@ -35,6 +40,7 @@ import contextlib
 import fcntl
 import json
 import os
+import selectors
 import signal
 import socket
 import sys
@@ -55,6 +61,10 @@ from planner.service.service import Service
 TICK_S = 1.0
 #: events between the server's snapshots (embedded processes take one every 1,000)
 SNAPSHOT_EVERY = 10_000
+#: bytes read from a connection at a time
+RECV_BYTES = 1 << 16
+#: the longest request line accepted (an import goes through the files, not the server)
+MAX_REQUEST_BYTES = 64 << 20
 
 
 class AlreadyServed(DomainError):
@@ -64,34 +74,17 @@ class AlreadyServed(DomainError):
                          f"`planner server stop --home {home}`, or use that one")
 
 
-class _Slot:
-    """One command waiting in a group: its result (events) or the exception that refused it, and
-    the lock its thread sleeps on (released when the group is done, or to hand it the lead)."""
+class _Connection:
+    """One client's socket, with what it sent that is not a whole line yet and what is not sent yet."""
 
-    __slots__ = ("done", "result", "error", "wake")
+    __slots__ = ("sock", "inbox", "outbox")
 
-    def __init__(self) -> None:
-        self.done, self.result, self.error = False, None, None
-        self.wake = threading.Lock()
-        self.wake.acquire()
-
-    def value(self) -> Any:
-        if self.error is not None:
-            raise self.error
-        return self.result
+    def __init__(self, sock: socket.socket):
+        self.sock, self.inbox, self.outbox = sock, b"", b""
 
 
 class _Hosted:
-    """One project served: its service (engine, projections), its group commit, its ticker.
-
-    Group commit without a writer thread (leader/followers): a connection thread queues its
-    command; if no group is being executed, it executes every queued command as one group
-    itself; otherwise it sleeps on its own lock. The leader wakes the threads of its group
-    once their commands are durable, and hands the lead to the first command queued
-    meanwhile (which executes the next group). No hand-off on the way in, one targeted
-    wake-up on the way out (a shared condition woke all 20 waiters per group: 20% of a busy
-    server's time).
-    """
+    """One project served: its service (engine and hot projections) and its maintenance schedule."""
 
     def __init__(self, server: Server, project: str):
         self.project = project
@@ -100,101 +93,35 @@ class _Hosted:
         # a snapshot of the whole graph stalls the group that takes it (~25 ms at 6k tasks): under
         # load one every 1,000 events took 15% of the server's time; every 10,000 keeps a restart short
         self.planner.maintenance.snapshot_every = SNAPSHOT_EVERY
-        self.planner.execute = self.submit  # every command the service makes is group-committed
-        self.captured = threading.local()  # the events each connection thread's last command wrote
-        self._mutex = threading.Lock()  # guards _queued and _leading
-        self._queued: list[tuple[Any, _Slot]] = []
-        self._leading = False
-        self._idle = threading.Condition(self._mutex)  # notified when no group is under way (stop)
-        self._stopping = threading.Event()
         self._log = server.log
-        self.ticker = threading.Thread(target=self._tick_loop, name=f"ticker-{project}", daemon=True)
-        self.ticker.start()
 
-    def submit(self, command: Any) -> list[Any]:
-        """Have ``command`` decided in the next group; return its events once they are durable
-        (or raise the DomainError that refused it)."""
-        slot = _Slot()
-        with self._mutex:
-            if self._stopping.is_set() and threading.current_thread() is not self.ticker:
-                raise DomainError("the planner server is stopping: retry once it is back (the same command id "
-                                  "is applied once)")
-            self._queued.append((command, slot))
-            lead = not self._leading
-            self._leading = True
-        if not lead:
-            slot.wake.acquire()  # until our group is done, or the lead is handed to us
-        if not slot.done:
-            self._lead()
-        events = slot.value()
-        found = getattr(self.captured, "events", None)
-        if found is not None:
-            found.append((type(command).__name__, events))
-        return events
-
-    def _lead(self) -> None:
-        """Execute everything queued as one group, wake its threads, hand the lead on."""
-        with self._mutex:
-            group, self._queued = self._queued, []
+    def tick(self) -> None:
+        """The maintenance tick on the server's clock: reap, snapshot, archive."""
         try:
-            self._execute(group)
-        finally:
-            with self._mutex:
-                following = self._queued[0][1] if self._queued else None
-                if following is None:
-                    self._leading = False
-                    self._idle.notify_all()
-            for _, slot in group:
-                slot.wake.release()  # (our own slot's lock is released too: nobody waits on it)
-            if following is not None:
-                following.wake.release()  # its command was queued meanwhile: it leads the next group
+            self.planner.maintenance.tick(self.planner)
+        except (DomainError, EventStoreError, OSError) as exc:
+            self._log(f"{self.project}: maintenance failed: {exc}")
 
-    def _execute(self, group: list[tuple[Any, _Slot]]) -> None:
-        try:
-            results = self.planner.execute_group([command for command, _ in group])
-        except BaseException as exc:  # the store refused the whole group (a full disk, ...): nothing written
-            self._log(f"{self.project}: a group of {len(group)} commands failed: {exc}")
-            results = [exc] * len(group)
-        for (_, slot), result in zip(group, results, strict=True):
-            if isinstance(result, BaseException):
-                slot.error = result
-            else:
-                slot.result = result
-            slot.done = True
-
-    def _tick_loop(self) -> None:
-        """The maintenance tick on the server's clock: reap, snapshot, archive (each a group)."""
-        while not self._stopping.wait(TICK_S):
-            try:
-                self.planner.maintenance.tick(self.planner)
-            except (DomainError, EventStoreError, OSError) as exc:
-                self._log(f"{self.project}: maintenance failed: {exc}")
-
-    def stop(self) -> None:
-        """Let the groups under way finish (flushed), then close the project."""
-        self._stopping.set()
-        self.ticker.join()
-        with self._idle:
-            while self._leading:
-                self._idle.wait()
-            self._leading = True  # no group after this one
+    def close(self) -> None:
         self.service.close()
 
 
 class Server:
-    """The server of one home; :func:`serve` runs it in the foreground."""
+    """The server of one home; :func:`serve` runs it in the foreground (see the module docstring)."""
 
     def __init__(self, home: os.PathLike | str, log: Callable[[str], None] | None = None):
         self.home = Path(home).resolve()
         self.stopping = threading.Event()
         self.log = log or (lambda line: print(f"planner serve: {line}", file=sys.stderr, flush=True))
         self.projects: dict[str, _Hosted] = {}
-        self._projects_lock = threading.Lock()
+        self._projects_lock = threading.Lock()  # (the dashboard's threads open projects too)
         self.started = time.time()
         self._lock_fd: int | None = None
         self._listener: socket.socket | None = None
         self.socket_path = wire.socket_path(self.home)
-        self._connections: set[socket.socket] = set()
+        self._connections: dict[socket.socket, _Connection] = {}
+        self._selector = selectors.DefaultSelector()
+        self._waker, self._wake_fd = socket.socketpair()  # stop_soon() writes a byte: select returns
 
     # -- start and stop ------------------------------------------------------------
     def start(self) -> None:
@@ -231,34 +158,56 @@ class Server:
         self.log(f"serving {self.home} on {self.socket_path} (pid {os.getpid()})")
 
     def serve_forever(self) -> None:
+        """The loop of the module docstring, until :meth:`stop_soon` (or SIGTERM through :func:`serve`)."""
         assert self._listener is not None
-        self._listener.settimeout(0.5)  # (to notice a stop between connections)
-        n = 0
+        self._listener.setblocking(False)
+        self._selector.register(self._listener, selectors.EVENT_READ, "accept")
+        self._waker.setblocking(False)
+        self._selector.register(self._waker, selectors.EVENT_READ, "wake")
+        next_tick = time.monotonic() + TICK_S
         while not self.stopping.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                if self.stopping.is_set():
-                    break
-                raise
-            n += 1
-            self._connections.add(conn)
-            threading.Thread(target=self._serve_connection, args=(conn,), name=f"conn-{n}", daemon=True).start()
+            ready = self._selector.select(max(0.0, next_tick - time.monotonic()))
+            requests: list[tuple[_Connection, bytes]] = []
+            for key, mask in ready:
+                if key.data == "accept":
+                    self._accept()
+                elif key.data == "wake":
+                    with contextlib.suppress(BlockingIOError):
+                        self._waker.recv(4096)
+                else:
+                    if mask & selectors.EVENT_WRITE:
+                        self._send(key.data)
+                    if mask & selectors.EVENT_READ:
+                        requests.extend(self._receive(key.data))
+            if requests:
+                self._answer_all(requests)
+            if time.monotonic() >= next_tick:
+                for hosted in self._hosted_list():
+                    hosted.tick()
+                next_tick = time.monotonic() + TICK_S
+
+    def stop_soon(self) -> None:
+        """Make :meth:`serve_forever` return after the requests it has read (safe from a signal handler
+        or another thread)."""
+        self.stopping.set()
+        with contextlib.suppress(OSError):
+            self._wake_fd.send(b"x")
 
     def shutdown(self) -> None:
-        """Stop accepting, finish what is queued (flushed), close every project, remove our files."""
+        """Stop accepting, close every project (everything answered was flushed), remove our files."""
         self.stopping.set()
         if self._listener is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(self._listener)
             self._listener.close()
-        with self._projects_lock:
-            hosted = list(self.projects.values())
+        for connection in list(self._connections.values()):
+            self._drop(connection)
+        hosted = self._hosted_list()
         for project in hosted:
-            project.stop()
-        for conn in list(self._connections):
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+            project.close()
+        self._selector.close()
+        self._waker.close()
+        self._wake_fd.close()
         for path in (self.home / wire.INFO_NAME, self.socket_path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -267,7 +216,78 @@ class Server:
             self._lock_fd = None
         self.log(f"stopped ({len(hosted)} project{'s' if len(hosted) != 1 else ''} flushed and closed)")
 
+    # -- connections ------------------------------------------------------------------
+    def _accept(self) -> None:
+        assert self._listener is not None
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # (out of descriptors, ...): the clients see a refused connect
+                self.log(f"could not accept a connection: {exc}")
+                return
+            sock.setblocking(False)
+            connection = self._connections[sock] = _Connection(sock)
+            self._selector.register(sock, selectors.EVENT_READ, connection)
+
+    def _receive(self, connection: _Connection) -> list[tuple[_Connection, bytes]]:
+        """The complete request lines that ``connection`` has sent (in order)."""
+        try:
+            data = connection.sock.recv(RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return []
+        except OSError:
+            data = b""
+        if not data:  # the client went away
+            self._drop(connection)
+            return []
+        inbox = connection.inbox + data
+        if b"\n" not in data:
+            if len(inbox) > MAX_REQUEST_BYTES:
+                self._reply(connection, _error_reply(None, DomainError(
+                    f"a request longer than {MAX_REQUEST_BYTES:,} bytes: refused")))
+                self._drop(connection)
+                return []
+            connection.inbox = inbox
+            return []
+        *lines, connection.inbox = inbox.split(b"\n")
+        return [(connection, line) for line in lines if line.strip()]
+
+    def _reply(self, connection: _Connection, data: bytes) -> None:
+        """Send ``data`` now as far as the socket takes it; the rest when it is writable again."""
+        if connection.sock.fileno() < 0:
+            return
+        connection.outbox += data
+        self._send(connection)
+
+    def _send(self, connection: _Connection) -> None:
+        try:
+            sent = connection.sock.send(connection.outbox)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self._drop(connection)
+            return
+        connection.outbox = connection.outbox[sent:]
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if connection.outbox else 0)
+        with contextlib.suppress(KeyError, ValueError):
+            if self._selector.get_key(connection.sock).events != events:
+                self._selector.modify(connection.sock, events, connection)
+
+    def _drop(self, connection: _Connection) -> None:
+        self._connections.pop(connection.sock, None)
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(connection.sock)
+        with contextlib.suppress(OSError):
+            connection.sock.close()
+
     # -- requests ---------------------------------------------------------------------
+    def service(self, project: str) -> Service:
+        """The hot service of ``project`` (opened on first use), for other threads of this process
+        (the dashboard): its queries and commands are safe beside the loop (the handle's lock)."""
+        return self._hosted(project).service
+
     def _hosted(self, project: str) -> _Hosted:
         with self._projects_lock:
             found = self.projects.get(project)
@@ -278,61 +298,81 @@ class Server:
                 self.log(f"opened project {project} at seq {found.planner.graph.seq}")
             return found
 
-    def _serve_connection(self, conn: socket.socket) -> None:
-        reader = conn.makefile("rb")
-        try:
-            for line in reader:
-                conn.sendall(self._answer(line))
-        except OSError:
-            pass
-        finally:
-            self._connections.discard(conn)
-            with contextlib.suppress(OSError):
-                reader.close()
-                conn.close()
+    def _hosted_list(self) -> list[_Hosted]:
+        with self._projects_lock:
+            return list(self.projects.values())
 
-    def _answer(self, line: bytes) -> bytes:
-        ident = None
-        events: list[Any] = []
+    def _answer_all(self, requests: list[tuple[_Connection, bytes]]) -> None:
+        """Answer every request read in one pass of the loop: those of a project in one group
+        (in arrival order), replied to once the group is durable; the rest (ping, stop, bad
+        lines) at once."""
+        by_project: dict[str, list[tuple[_Connection, Any, Any]]] = {}
+        for connection, line in requests:
+            try:
+                request = orjson.loads(line)
+                if not isinstance(request, dict):
+                    raise ValueError("a request is a JSON object")
+            except ValueError as exc:
+                self._reply(connection, _error_reply(None, DomainError(f"not a request: {exc}")))
+                continue
+            op = request.get("op")
+            if op in ("ping", "stop"):
+                self._reply(connection, _ok_reply(request.get("id"), self.status()))
+                if op == "stop":
+                    self.stop_soon()
+                continue
+            project = request.get("project")
+            if not isinstance(project, str):
+                self._reply(connection, _error_reply(request.get("id"), DomainError(f"{op or 'a request'} needs a project")))
+                continue
+            by_project.setdefault(project, []).append((connection, request, line))
+        for project, batch in by_project.items():
+            try:
+                hosted = self._hosted(project)
+            except Exception as exc:  # noqa: BLE001 - an unknown project, a damaged log: each request says so
+                for connection, request, _ in batch:
+                    self._reply(connection, _error_reply(request.get("id"), exc))
+                continue
+            replies: list[bytes] = []
+            try:
+                with hosted.planner.group() as group:
+                    for _, request, line in batch:
+                        replies.append(self._answer(hosted, group, request, line))
+            except Exception as exc:  # noqa: BLE001 - the group could not be written: nothing acknowledged
+                self.log(f"{project}: a group of {len(batch)} requests failed: {exc}")
+                replies = [_error_reply(request.get("id"), exc) for _, request, _ in batch]
+            for (connection, _, _), reply in zip(batch, replies, strict=True):
+                self._reply(connection, reply)
+
+    def _answer(self, hosted: _Hosted, group: Any, request: dict[str, Any], line: bytes) -> bytes:
+        """One request of a project, inside its group (its commands decided into it)."""
+        ident = request.get("id")
         try:
-            request = orjson.loads(line)
-            ident, op, args = request.get("id"), request.get("op"), request.get("args") or {}
-            pos = request.get("pos") or ()
-            if op == "ping":
-                result: Any = self.status()
-            elif op == "stop":
-                threading.Thread(target=self._stop_soon, daemon=True).start()
-                result = {"stopping": True}
-            elif op == "execute":  # a command model, as a Planner client builds it: its events back
+            op, args, pos = request.get("op"), request.get("args") or {}, request.get("pos") or ()
+            if op == "execute":  # a command model, as a Planner client builds it: its events back
                 from planner.domain import events as ev
 
-                hosted = self._hosted(request["project"])
                 kind = getattr(ev, args.get("command", ""), None)
                 if not (isinstance(kind, type) and issubclass(kind, ev._Command)):
                     raise DomainError(f"unknown command {args.get('command')!r}")
-                result = [ev.encode_event(e) for e in hosted.planner.execute(kind.model_validate(args["fields"]))]
-            elif op in wire.SERVED_OPS:
-                hosted = self._hosted(request["project"])
-                if op in wire.COMMAND_OPS and request.get("journal"):  # the client journals what it wrote
-                    hosted.captured.events = []
-                    try:
-                        result = getattr(hosted.service, op)(*pos, **args)
-                    finally:
-                        events = [{"type": e.type, "data": e.model_dump(mode="json", exclude={"type"}),
-                                   "command": name} for name, batch in hosted.captured.events for e in batch]
-                        hosted.captured.events = None
-                else:
-                    result = getattr(hosted.service, op)(*pos, **args)
-            else:
+                return _ok_reply(ident, [ev.encode_event(e) for e in group.decide(kind.model_validate(args["fields"]))])
+            if op not in wire.SERVED_OPS:
                 raise DomainError(f"unknown request {op!r}")
-            reply: dict[str, Any] = {"id": ident, "ok": result}
-            if events:
-                reply["events"] = events
+            method = getattr(hosted.service, op)
+            if not (op in wire.COMMAND_OPS and request.get("journal")):
+                return _ok_reply(ident, method(*pos, **args))
+            group.captured = []  # the client journals what its command wrote: send the events back
+            try:
+                result = method(*pos, **args)
+            finally:
+                events = [{"type": e.type, "data": e.model_dump(mode="json", exclude={"type"}), "command": name}
+                          for name, batch in group.captured for e in batch]
+                group.captured = None
+            return _ok_reply(ident, result, events)
         except Exception as exc:  # noqa: BLE001 - every error goes back to the client, in one line
             if not isinstance(exc, DomainError | EventStoreError | TypeError | ValueError):
                 self.log(f"error answering {line[:200]!r}: {exc!r}")
-            reply = {"id": ident, "error": wire.encode_error(exc)}
-        return orjson.dumps(reply, default=str) + b"\n"
+            return _error_reply(ident, exc)
 
     def status(self) -> dict[str, Any]:
         with self._projects_lock:
@@ -340,8 +380,16 @@ class Server:
         return {"pid": os.getpid(), "socket": os.fspath(self.socket_path), "home": os.fspath(self.home),
                 "projects": projects, "uptime": round(time.time() - self.started, 3)}
 
-    def _stop_soon(self) -> None:
-        os.kill(os.getpid(), signal.SIGTERM)
+
+def _ok_reply(ident: Any, result: Any, events: list[Any] | None = None) -> bytes:
+    reply: dict[str, Any] = {"id": ident, "ok": result}
+    if events:
+        reply["events"] = events
+    return orjson.dumps(reply, default=str) + b"\n"
+
+
+def _error_reply(ident: Any, exc: BaseException) -> bytes:
+    return orjson.dumps({"id": ident, "error": wire.encode_error(exc)}, default=str) + b"\n"
 
 
 def serve(home: os.PathLike | str, ready: Callable[[Server], None] | None = None) -> int:
@@ -350,7 +398,7 @@ def serve(home: os.PathLike | str, ready: Callable[[Server], None] | None = None
     server.start()
 
     def stop(signum: int, frame: Any) -> None:
-        server.stopping.set()
+        server.stop_soon()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
