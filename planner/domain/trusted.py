@@ -47,6 +47,7 @@ SHAPES: dict[str, tuple[int, dict[str, Any]]] = {
 }
 _TUPLES = ("capabilities", "dropped")
 _STATES = ("from_state", "to_state")
+_STATE_OF = {state.value: state for state in TaskState}
 
 
 class Fact:
@@ -74,5 +75,6 @@ def fold_event(event_type: str, data: dict[str, Any]) -> Any:
             values[name] = tuple(value)
     for name in _STATES:
         if name in values:
-            values[name] = TaskState(values[name])
+            value = values[name]
+            values[name] = _STATE_OF.get(value) or TaskState(value)  # (a dict look-up: the Enum call is 1.5 µs)
     return fact

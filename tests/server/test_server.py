@@ -138,6 +138,30 @@ def test_group_commit_decides_in_order_and_a_refusal_disturbs_no_one(tmp_path):
     assert {r.get("end") for r in records} == {records[-1]["seq"]}  # one batch
 
 
+def test_a_group_is_read_as_decided_and_written_all_or_nothing(tmp_path):
+    """Inside ``Planner.group()`` the service's own methods decide into the group and read its
+    state; nothing is in the log before the block ends; an exception leaves nothing written and
+    the graph as the log has it."""
+    from planner.service.service import Service
+
+    project(tmp_path, 0)
+    with Service.open(tmp_path, "p", archive_every=0, archive_interval=0) as s:
+        p = s.planner
+        before = p.graph.seq
+        with p.group():
+            assert s.add_task("A", id="a", command_id="k1") == {"id": "a"}
+            assert s.show("a")["state"] == "pending"  # a query sees what the group decided
+            assert s.add_task("A", id="a", command_id="k1") == {"id": "a"}  # a retry in the group: once
+            assert len(log_records(tmp_path)) == before  # nothing written yet
+        assert [r["cmd"] for r in log_records(tmp_path)[before:]] == ["k1"]
+        with pytest.raises(RuntimeError), p.group():
+            s.add_task("B", id="b")
+            assert "b" in p.graph.tasks
+            raise RuntimeError("the caller fails before the group ends")
+        assert "b" not in p.graph.tasks and len(log_records(tmp_path)) == before + 1
+        assert s.add_task("B", id="b") == {"id": "b"}  # the handle goes on
+
+
 def run_agents(home: Path, names: list[tuple[str, str]], journals: Path | None = None,
                wait_for_go: bool = False) -> list[subprocess.Popen]:
     procs = []
