@@ -30,6 +30,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]  # the server runs here, so that it imports this checkout
 READY_PREFIX = "planner serve: serving"
+DASHBOARD_PREFIX = "planner serve: dashboard at "
 START_TIMEOUT_S = 120.0
 
 
@@ -51,6 +52,14 @@ class ServerProcess:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    @property
+    def url(self) -> str | None:
+        """The dashboard's address (``http://HOST:PORT/``) from its start line, or None without one."""
+        for line in self.lines:
+            if line.startswith(DASHBOARD_PREFIX):
+                return line[len(DASHBOARD_PREFIX):].split()[0].rstrip(";")
+        return None
 
     def _read_rest(self) -> None:
         assert self.proc.stderr is not None
@@ -90,13 +99,15 @@ class ServerProcess:
 
 
 def start_server(home: os.PathLike | str, env: Mapping[str, str] | None = None,
-                 timeout: float = START_TIMEOUT_S) -> ServerProcess:
+                 timeout: float = START_TIMEOUT_S, http: str | None = None) -> ServerProcess:
     """``python -m planner --home HOME serve``, returned once it listens (see the module docstring);
-    in the environment ``env`` (default: this process's), without ``PLANNER_NO_SERVER``."""
+    in the environment ``env`` (default: this process's), without ``PLANNER_NO_SERVER``. With
+    ``http`` (``[HOST:]PORT``, port 0 for any free one), the dashboard too: :attr:`ServerProcess.url`."""
     home = Path(home)
     environ = {k: v for k, v in (os.environ if env is None else env).items() if k != "PLANNER_NO_SERVER"}
     spawned = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "planner", "--home", str(home), "serve"], cwd=REPO,
+    dashboard = ["--http", http] if http is not None else []
+    proc = subprocess.Popen([sys.executable, "-m", "planner", "--home", str(home), "serve", *dashboard], cwd=REPO,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env=environ)
     lines: list[str] = []

@@ -109,8 +109,10 @@ class _Hosted:
 class Server:
     """The server of one home; :func:`serve` runs it in the foreground (see the module docstring)."""
 
-    def __init__(self, home: os.PathLike | str, log: Callable[[str], None] | None = None):
+    def __init__(self, home: os.PathLike | str, log: Callable[[str], None] | None = None, http: str | None = None):
         self.home = Path(home).resolve()
+        self.http = http  # the dashboard's [HOST:]PORT (planner.web), or None
+        self.dashboard: Any = None
         self.stopping = threading.Event()
         self.log = log or (lambda line: print(f"planner serve: {line}", file=sys.stderr, flush=True))
         self.projects: dict[str, _Hosted] = {}
@@ -155,6 +157,14 @@ class Server:
         from eventstore.fsutil import atomic_write
 
         atomic_write(self.home / wire.INFO_NAME, json.dumps(info).encode())
+        if self.http is not None:  # the dashboard: its own thread, on the hosted services (its log line comes first)
+            try:
+                from planner.web.serving import start_dashboard
+
+                self.dashboard = start_dashboard(self.home, self.http, self.service, self.log)
+            except BaseException:
+                self.shutdown()
+                raise
         self.log(f"serving {self.home} on {self.socket_path} (pid {os.getpid()})")
 
     def serve_forever(self) -> None:
@@ -196,6 +206,8 @@ class Server:
     def shutdown(self) -> None:
         """Stop accepting, close every project (everything answered was flushed), remove our files."""
         self.stopping.set()
+        if self.dashboard is not None:  # (first: its streams read the projects closed below)
+            self.dashboard.stop()
         if self._listener is not None:
             with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(self._listener)
@@ -392,9 +404,10 @@ def _error_reply(ident: Any, exc: BaseException) -> bytes:
     return orjson.dumps({"id": ident, "error": wire.encode_error(exc)}, default=str) + b"\n"
 
 
-def serve(home: os.PathLike | str, ready: Callable[[Server], None] | None = None) -> int:
-    """Run the server of ``home`` in the foreground until SIGTERM or Ctrl-C; exit status 0."""
-    server = Server(home)
+def serve(home: os.PathLike | str, ready: Callable[[Server], None] | None = None, http: str | None = None) -> int:
+    """Run the server of ``home`` in the foreground until SIGTERM or Ctrl-C; exit status 0. With
+    ``http`` (``[HOST:]PORT``), the dashboard too (:mod:`planner.web`)."""
+    server = Server(home, http=http)
     server.start()
 
     def stop(signum: int, frame: Any) -> None:
