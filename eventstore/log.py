@@ -225,6 +225,11 @@ class EventLog:
                 cls._initialise(path, segment_bytes or DEFAULT_SEGMENT_BYTES)
         except PermissionError as exc:
             raise LogPermissionError(path, "open", exc.strerror or "") from None
+        except (NotADirectoryError, FileExistsError):  # a file where a directory of the path belongs
+            blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+            raise NotALogError(path, f"{blocker or 'a part of its path'} is a file, not a directory") from None
+        except OSError as exc:  # a name too long, a full disk, ...: one line that says where
+            raise os_error(exc, path, "create" if create else "open") from None
         meta = cls._read_meta(path)
         return cls(
             path, meta,

@@ -8,6 +8,7 @@ passes: a view never reads the clock). The engine's query methods, the service
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from .graph import TaskGraph
@@ -28,7 +29,7 @@ def task(graph: TaskGraph, task_id: str) -> dict[str, Any] | None:
         "ready": graph.is_ready(node), "done": node.done,
         "depends_on": sorted(index.depends_on[task_id]), "dependents": sorted(index.dependents[task_id]),
         "checkpoint": node.checkpoint,
-        "lease": lease.to_dict() if lease is not None else None,
+        "lease": lease_view(lease) if lease is not None else None,
         "attempts": graph.agents.attempts.get(task_id, 0),
     }
 
@@ -79,6 +80,18 @@ def health(agent: dict[str, Any], now: float, ttl: float) -> str:
     return "alive" if silent < ttl else f"silent for {silent:.0f} s"
 
 
+def iso(when: float) -> str:
+    """Seconds since the epoch as ISO 8601 UTC (to the second), for people reading JSON."""
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def lease_view(lease: Any) -> dict[str, Any]:
+    """A lease as plain data, with its expiry also in ISO 8601 (``expires``)."""
+    found = lease.to_dict()
+    found["expires"] = iso(found["expires_at"])
+    return found
+
+
 def agents(graph: TaskGraph, now: float | None = None, only: str | None = None) -> list[dict[str, Any]]:
     """Every agent (or just ``only``): kind, capabilities, capacity, leases held, when last heard
     from; with ``now``, also its ``health`` and each lease's ``expires_in`` (seconds). O(agents + leases)."""
@@ -88,7 +101,7 @@ def agents(graph: TaskGraph, now: float | None = None, only: str | None = None) 
     for a in sorted(chosen, key=lambda a: a.id):
         row = {"id": a.id, "kind": a.kind, "capabilities": sorted(a.capabilities), "capacity": a.capacity,
                "active": a.active, "last_seen": a.last_seen,
-               "leases": [board.leases[t].to_dict() for t in sorted(a.held)],
+               "leases": [lease_view(board.leases[t]) for t in sorted(a.held)],
                "effort_held": sum(graph.tasks[t].effort for t in a.held)}
         if now is not None:
             row["health"] = health(row, now, graph.lease_ttl)

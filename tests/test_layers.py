@@ -22,11 +22,13 @@ RANKS = {
     "planner.engine": 3,
     "planner.plans": 4,  # plans in and out: translations between files and the engine's commands
     "planner.service": 5,
-    "planner.server": 6,
-    "planner.agents": 7,
-    "planner.spec": 8,
-    "planner.cli": 9,
-    "planner": 10,  # the package's lazy facade and __main__
+    "planner.mcp": 6,  # the plan as MCP tools: below the server, which will mount them over HTTP
+    "planner.web": 6,  # the dashboard and its JSON API: below the server, which starts it
+    "planner.server": 7,
+    "planner.agents": 8,
+    "planner.spec": 9,
+    "planner.cli": 10,
+    "planner": 11,  # the package's lazy facade and __main__
 }
 OURS = ("eventstore", "projections", "planner")
 

@@ -34,7 +34,44 @@ def _common(defaults: bool) -> argparse.ArgumentParser:
     common.add_argument("--no-server", action="store_true", default=False if defaults else unset,
                         help="work on the files directly even when `planner serve` serves the home "
                              "(also: PLANNER_NO_SERVER=1)")
+    common.add_argument("--store", metavar="URL", default=os.environ.get("PLANNER_STORE") or None if defaults else unset,
+                        help="keep projects in this store instead of HOME/projects, e.g. "
+                             "postgresql://user@host/db?schema=plans (also: PLANNER_STORE)")
     return common
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line: with ``--json`` a JSON error on stdout, else the problem
+    and a hint on stderr; exit status 2 either way (a usage block hides the one line that matters)."""
+
+    json_errors = False  # set by main() when --json is among the arguments
+
+    def error(self, message: str) -> Any:
+        command = self.prog.removeprefix("planner").strip()
+        if self.json_errors:
+            print(json.dumps({"error": {"type": "UsageError", "message": f"{self.prog}: {message}"}}))
+        else:
+            print(f"{self.prog}: {message} (see `planner {command + ' ' if command else ''}--help`)",
+                  file=sys.stderr)
+        sys.exit(2)
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version (read only when asked: importlib.metadata
+    costs a few ms that no other command should pay)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("superplanner")
+        except PackageNotFoundError:
+            found = "(not installed: run from a checkout)"
+        print(f"planner {found}")
+        parser.exit()
 
 
 class _Skipped:
@@ -59,16 +96,21 @@ class _OnlyOne:
 
 
 #: every command (tests/planner/test_cli.py checks it against the full parser)
+_EFFORT_HELP = ("the work it takes, in whatever unit the project uses throughout (hours, days, points): "
+                "critical paths and progress by effort add these up")
+#: ``planner ready`` shows this many unless told otherwise (``--limit N``, ``--all``)
+READY_LIMIT = 20
+
 COMMANDS = frozenset({
     "serve", "server", "init", "import", "plan", "export", "add", "edit", "dep", "move", "set", "mode", "show",
     "ready", "status", "tree", "analyze", "history", "replay", "agent", "claim", "renew", "release", "note",
-    "assign", "reap", "agents", "commit", "restore", "log", "checkpoint", "work", "watch",
+    "assign", "reap", "agents", "commit", "restore", "log", "checkpoint", "work", "watch", "mcp", "migrate",
 })
 
 
 def _command_in(argv: list[str]) -> str | None:
     """The command named in ``argv`` (after the global options), if it is one and no help is asked for."""
-    takes_value = {"--home", "--project"}
+    takes_value = {"--home", "--project", "--store"}
     skip = False
     for arg in argv:
         if skip:
@@ -84,86 +126,103 @@ def _command_in(argv: list[str]) -> str | None:
 
 def _parser(only: str | None = None) -> argparse.ArgumentParser:
     common = _common(defaults=False)
-    parser = argparse.ArgumentParser(prog="planner", description="A shared, durable task plan for many agents.",
-                                     parents=[_common(defaults=True)])
+    parser = _Parser(prog="planner", description="A shared, durable task plan for many agents.",
+                     parents=[_common(defaults=True)])
+    parser.add_argument("--version", action=_Version, help="print the installed version and exit")
     sub: Any = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     if only is not None:
         sub = _OnlyOne(sub, only)
 
-    sub.add_parser("serve", parents=[common],
-                   help="decide for every agent of the home in one long-running process (a Unix socket in the "
-                        "home; SIGTERM or Ctrl-C stops it)")
+    serve = sub.add_parser("serve", parents=[common],
+                           help="decide for every agent of the home in one long-running process (a Unix socket in "
+                                "the home; SIGTERM or Ctrl-C stops it)")
+    serve.add_argument("--http", nargs="?", const="127.0.0.1:8765", metavar="[HOST:]PORT",
+                       help="also serve the live web dashboard and its JSON API there (default 127.0.0.1:8765; "
+                            "writes need the token in HOME/http.token)")
     server = sub.add_parser("server", parents=[common], help="the home's server: status (exit 0 if one runs) or stop")
-    server.add_argument("action", choices=["status", "stop"])
+    server.add_argument("action", choices=["status", "stop"], help="status: is one running (exit 0) or not (1); stop it")
     init = sub.add_parser("init", parents=[common], help="create the project")
-    init.add_argument("--max-depth", type=int, default=8, help="how deep the task tree may go (default 8)")
-    init.add_argument("--description", default="")
-    init.add_argument("--lease-ttl", type=float, default=300.0, metavar="SECONDS",
+    init.add_argument("--max-depth", type=int, help="how deep the task tree may go (default 8)")
+    init.add_argument("--description", help="what the project is for (shown by status)")
+    init.add_argument("--lease-ttl", type=float, metavar="SECONDS",
                       help="how long a lease lasts unless renewed, and an agent may stay silent (default 300)")
-    init.add_argument("--max-attempts", type=int, default=3,
+    init.add_argument("--max-attempts", type=int,
                       help="claims of a task before a failure or expiry fails it for good (default 3)")
     imp = sub.add_parser("import", parents=[common],
                          help="add the tasks of a plan file (fixture JSON, or a Markdown outline .md)")
-    imp.add_argument("file")
+    imp.add_argument("file", help="the plan file, or - for standard input")
+    imp.add_argument("--format", choices=["json", "md"],
+                     help="json (the fixture format) or md (a Markdown outline); default: from the file's suffix")
+    imp.add_argument("--create", action="store_true",
+                     help="create the project when it does not exist (default: refuse, as every command does)")
     imp.add_argument("--skip-invalid", action="store_true",
                      help="import the valid tasks and record what was dropped (default: all or nothing)")
     imp.add_argument("--dry-run", action="store_true",
                      help="write nothing: list every problem, the file's dependency cycles and the expected "
                           "outcomes compared (exit 1 if any)")
     plan = sub.add_parser("plan", parents=[common], help="break a task down with a decomposer program")
-    plan.add_argument("task")
+    plan.add_argument("task", help="the task to break down")
     plan.add_argument("--exec", dest="exec_command", required=True, metavar="'COMMAND TEMPLATE'",
                       help="run without a shell; {task} and {title} are filled in; the context comes on "
                            "stdin as JSON, subtasks go to stdout as JSON (e.g. 'python -m planner.plans.example_decomposer')")
     plan.add_argument("--depth", type=int, default=1, help="levels to split, the new subtasks in turn (default 1)")
     plan.add_argument("--timeout", type=float, default=300.0, help="seconds per program run (default 300)")
     exp = sub.add_parser("export", parents=[common], help="write the project as json (re-importable), dot or mermaid")
-    exp.add_argument("--format", choices=["json", "dot", "mermaid"], default="json")
+    exp.add_argument("--format", choices=["json", "dot", "mermaid"], default="json",
+                     help="json: the fixture format, re-importable (default); dot: Graphviz; mermaid: a flowchart")
     exp.add_argument("--output", "-o", metavar="FILE", help="write here (atomically) instead of standard output")
     add = sub.add_parser("add", parents=[common], help="add a task")
-    add.add_argument("title")
-    add.add_argument("--id")
-    add.add_argument("--parent")
+    add.add_argument("title", help="what is to be done, in a few words")
+    add.add_argument("--id", help="the task's id (default: T<n>, the next free number)")
+    add.add_argument("--parent", metavar="TASK", help="put it under this task (which becomes a container)")
     add.add_argument("--after", action="append", default=[], metavar="TASK", help="a task this one waits on")
-    add.add_argument("--priority", choices=["low", "medium", "high", "critical"], default="medium")
-    add.add_argument("--effort", type=float, default=1.0)
-    add.add_argument("--cap", action="append", default=[], metavar="CAPABILITY")
-    add.add_argument("--description", default="")
+    add.add_argument("--priority", type=str.lower, choices=["low", "medium", "high", "critical"], default="medium",
+                     help="low, medium (default), high or critical, in any case: ready work is ordered by it")
+    add.add_argument("--effort", type=float, default=1.0, help=_EFFORT_HELP + " (default 1)")
+    add.add_argument("--cap", action="append", default=[], metavar="CAPABILITY",
+                     help="a capability an agent needs to claim it (repeat for several)")
+    add.add_argument("--description", default="", help="the details an agent needs")
     add.add_argument("--verify-command", metavar="COMMAND", help="how to check the work is done (recorded)")
     edit = sub.add_parser("edit", parents=[common], help="change a task's title, priority, effort, ...")
-    edit.add_argument("task")
-    edit.add_argument("--title")
-    edit.add_argument("--description")
-    edit.add_argument("--priority", choices=["low", "medium", "high", "critical"])
-    edit.add_argument("--effort", type=float)
+    edit.add_argument("task", help="the task to change")
+    edit.add_argument("--title", help="a new title")
+    edit.add_argument("--description", help="a new description")
+    edit.add_argument("--priority", type=str.lower, choices=["low", "medium", "high", "critical"],
+                      help="low, medium, high or critical (any case)")
+    edit.add_argument("--effort", type=float, help=_EFFORT_HELP)
     edit.add_argument("--cap", action="append", metavar="CAPABILITY", help="replaces the capabilities")
     dep = sub.add_parser("dep", parents=[common], help="add or remove a dependency")
-    dep.add_argument("action", choices=["add", "rm"])
-    dep.add_argument("task")
-    dep.add_argument("depends_on")
+    dep.add_argument("action", choices=["add", "rm"], help="add: TASK waits on DEPENDS_ON; rm: no longer")
+    dep.add_argument("task", help="the task that waits")
+    dep.add_argument("depends_on", help="the task it waits on (a cycle is refused)")
     move = sub.add_parser("move", parents=[common], help="move a task under another (or to the top with --top)")
-    move.add_argument("task")
-    move.add_argument("parent", nargs="?")
-    move.add_argument("--top", action="store_true")
+    move.add_argument("task", help="the task to move (with its subtree)")
+    move.add_argument("parent", nargs="?", help="its new parent")
+    move.add_argument("--top", action="store_true", help="move it to the top level instead")
     state = sub.add_parser("set", parents=[common], help="change a task's state")
-    state.add_argument("task")
-    state.add_argument("state", choices=STATES)
-    state.add_argument("--reason")
-    state.add_argument("--by")
+    state.add_argument("task", help="the task")
+    state.add_argument("state", choices=STATES, help="the state it should go to (the README's state table)")
+    state.add_argument("--reason", help="why (recorded in the log)")
+    state.add_argument("--by", metavar="WHO", help="who did it (recorded in the log)")
     state.add_argument("--token", type=int, help="the lease's token, when the task is leased")
     mode = sub.add_parser("mode", parents=[common], help="switch between planning and working")
-    mode.add_argument("mode", choices=["planning", "working"])
-    show = sub.add_parser("show", parents=[common], help="one task, in full")
-    show.add_argument("task")
-    ready = sub.add_parser("ready", parents=[common], help="the ready tasks, best first")
-    ready.add_argument("--limit", type=int)
-    sub.add_parser("status", parents=[common], help="counts per state, mode, size")
-    sub.add_parser("tree", parents=[common], help="the task tree")
+    mode.add_argument("mode", choices=["planning", "working"],
+                      help="planning: claims paused while the plan changes; working: agents may claim")
+    at = _at_option()
+    show = sub.add_parser("show", parents=[common, at], help="one task, in full")
+    show.add_argument("task", help="the task")
+    ready = sub.add_parser("ready", parents=[common, at], help="the ready tasks, best first")
+    shown = ready.add_mutually_exclusive_group()
+    shown.add_argument("--limit", type=_positive_int, default=READY_LIMIT, metavar="N",
+                       help=f"show the best N (default {READY_LIMIT})")
+    shown.add_argument("--all", action="store_const", dest="limit", const=None, help="show every ready task")
+    sub.add_parser("status", parents=[common, at], help="counts per state, mode, size")
+    sub.add_parser("tree", parents=[common, at], help="the task tree")
     analyze = sub.add_parser("analyze", parents=[common],
                              help="critical path, parallel levels, bottlenecks, capabilities, progress")
     analyze.add_argument("--top", type=int, default=10, help="how many bottlenecks to list (default 10)")
     history = sub.add_parser("history", parents=[common], help="the events of one task")
-    history.add_argument("task")
+    history.add_argument("task", help="the task whose events to list")
     replay = sub.add_parser("replay", parents=[common], help="rebuild every projection from the log")
     replay.add_argument("--at", metavar="SEQ|TIME",
                         help="the project as it was after event SEQ, or at TIME (ISO 8601, e.g. "
@@ -174,43 +233,58 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _at_option() -> argparse.ArgumentParser:
+    """``--at SEQ|TIME`` for the queries that can look at the past (:meth:`Service.at`)."""
+    at = argparse.ArgumentParser(add_help=False)
+    at.add_argument("--at", metavar="SEQ|TIME",
+                    help="the project as it was at that seq, or at that ISO 8601 time (built from the nearest "
+                         "snapshot before it, read-only)")
+    return at
+
+
+def _view(s: Any, args: Any) -> Any:
+    """The live project, or with ``--at`` the project as it was then."""
+    point = getattr(args, "at", None)
+    return s if point is None else s.at(point)
+
+
 def _agent_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     """Agents, leases, workers and the live view."""
     agent = sub.add_parser("agent", parents=[common], help="register, deregister or heartbeat an agent")
     verbs = agent.add_subparsers(dest="verb", required=True, metavar="VERB")
     reg = verbs.add_parser("register", parents=[common], help="register (or update) an agent")
-    reg.add_argument("name")
-    reg.add_argument("--cap", action="append", default=[], metavar="CAPABILITY")
+    reg.add_argument("name", help="the agent's name (unique in the project)")
+    reg.add_argument("--cap", action="append", default=[], metavar="CAPABILITY", help="what it can do (repeat for several)")
     reg.add_argument("--capacity", type=int, default=1, help="tasks it may hold at once (default 1)")
-    reg.add_argument("--kind", choices=["ai", "human"], default="ai")
+    reg.add_argument("--kind", choices=["ai", "human"], default="ai", help="ai (default) or human")
     dereg = verbs.add_parser("deregister", parents=[common], help="remove an agent; its tasks go back to pending")
-    dereg.add_argument("name")
-    dereg.add_argument("--reason")
+    dereg.add_argument("name", help="the agent (what it holds goes back to pending)")
+    dereg.add_argument("--reason", help="why (recorded in the log)")
     beat = verbs.add_parser("heartbeat", parents=[common], help="say the agent is alive")
-    beat.add_argument("name")
+    beat.add_argument("name", help="the agent that is alive")
     claim = sub.add_parser("claim", parents=[common], help="lease the best ready task an agent can do")
-    claim.add_argument("agent")
+    claim.add_argument("agent", help="the agent that claims (registered first)")
     claim.add_argument("--task", help="this task rather than the best one")
     claim.add_argument("--ttl", type=float, metavar="SECONDS", help="the lease's TTL (default: the project's)")
     renew = sub.add_parser("renew", parents=[common], help="extend a lease")
-    renew.add_argument("task")
-    renew.add_argument("token", type=int)
-    renew.add_argument("--ttl", type=float, metavar="SECONDS")
+    renew.add_argument("task", help="the leased task")
+    renew.add_argument("token", type=int, help="the lease's token (from claim)")
+    renew.add_argument("--ttl", type=float, metavar="SECONDS", help="the new TTL from now (default: the project's)")
     release = sub.add_parser("release", parents=[common], help="give a leased task back (to pending)")
-    release.add_argument("task")
-    release.add_argument("token", type=int)
-    release.add_argument("--reason")
+    release.add_argument("task", help="the leased task")
+    release.add_argument("token", type=int, help="the lease's token (from claim)")
+    release.add_argument("--reason", help="why (recorded in the log)")
     check = sub.add_parser("note", parents=[common], help="save notes or data mid-task (a task's checkpoint)")
-    check.add_argument("task")
-    check.add_argument("--notes", default="")
+    check.add_argument("task", help="the task worked on")
+    check.add_argument("--notes", default="", help="where the work stands, for whoever resumes it")
     check.add_argument("--data", metavar="JSON", help="a JSON object")
     check.add_argument("--token", type=int, help="the lease's token, when the task is leased")
-    check.add_argument("--by")
+    check.add_argument("--by", metavar="WHO", help="who wrote it (recorded in the log)")
     assign = sub.add_parser("assign", parents=[common], help="hand ready tasks to available agents in one batch")
     assign.add_argument("--agent", action="append", metavar="AGENT", help="only these agents (default: all active)")
-    assign.add_argument("--ttl", type=float, metavar="SECONDS")
+    assign.add_argument("--ttl", type=float, metavar="SECONDS", help="the leases' TTL (default: the project's)")
     sub.add_parser("reap", parents=[common], help="expire the leases that have run out")
-    sub.add_parser("agents", parents=[common], help="agents: health, load, leases")
+    sub.add_parser("agents", parents=[common, _at_option()], help="agents: health, load, leases")
     sub.add_parser("commit", parents=[common],
                             help="commit what is not archived yet to the project's git archive")
     restore = sub.add_parser("restore", parents=[common],
@@ -218,13 +292,18 @@ def _agent_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     restore.add_argument("--to", metavar="TAG|REV", help="go back to a recovery point (discards later events, "
                                                           "kept in quarantine; needs --yes)")
     restore.add_argument("--yes", action="store_true", help="confirm discarding the events after --to")
+    migrate = sub.add_parser("migrate", parents=[common],
+                             help="copy the project exactly to another store (files <-> PostgreSQL), then verify it")
+    migrate.add_argument("--to", required=True, metavar="STORE",
+                         help="the target store: postgresql://user@host/db[?schema=NAME], or a directory / file:PATH "
+                              "(the project must not hold records there)")
     log = sub.add_parser("log", parents=[common], help="the git archive's history, newest first")
-    log.add_argument("--limit", type=int)
+    log.add_argument("--limit", type=int, metavar="N", help="the newest N commits (default: all)")
     point = sub.add_parser("checkpoint", parents=[common], help="recovery points: tags in the git archive")
     point_sub = point.add_subparsers(dest="point_action", required=True, metavar="ACTION")
     point_create = point_sub.add_parser("create", parents=[common], help="tag the archive's newest commit")
-    point_create.add_argument("name")
-    point_create.add_argument("--message", "-m")
+    point_create.add_argument("name", help="the recovery point's name (a git tag)")
+    point_create.add_argument("--message", "-m", help="what this point is (the tag's message)")
     point_sub.add_parser("list", parents=[common], help="the recovery points")
     work = sub.add_parser("work", parents=[common], help="run and supervise N worker processes")
     work.add_argument("--agents", type=int, required=True, metavar="N", help="how many workers (agents)")
@@ -266,10 +345,17 @@ def _agent_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     watch = sub.add_parser("watch", parents=[common], help="the project live: progress, agents, latest events")
     watch.add_argument("--once", action="store_true", help="print one frame and exit (with --json: as JSON)")
     watch.add_argument("--events", type=int, default=10, metavar="N", help="how many latest events (default 10)")
+    mcp = sub.add_parser("mcp", parents=[common],
+                         help="serve the plan as MCP tools to a coding agent on stdin/stdout (see docs/mcp.md)")
+    mcp.add_argument("--agent", metavar="NAME", help="the agent name it claims as (default: mcp-<pid>)")
+    mcp.add_argument("--capabilities", action="append", metavar="CAP[,CAP...]",
+                     help="what the agent can do (default: nothing a task requires)")
+    mcp.add_argument("--capacity", type=int, default=1, help="tasks the agent may hold at once (default 1)")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    _Parser.json_errors = "--json" in argv
     args = _parser(only=_command_in(argv)).parse_args(argv)
     try:
         result = _run(args)
@@ -311,18 +397,59 @@ def _is_user_error(exc: Exception) -> bool:
     return isinstance(exc, DomainError | EventStoreError) or _validation_error(exc)
 
 
-def _one_line(exc: Exception) -> str:
+#: the engine's messages name its Python API; on the command line, its options (what, then how)
+_IN_CLI_TERMS = (
+    (" (or Planner.open(..., create=True))", ""),
+    ("run repair() (or `planner restore`) to recover", "run `planner restore` to recover"),
+    ("Pass confirm=True (--yes) to go ahead", "Add --yes to go ahead"),
+    ("Go back on purpose with to=<revision> and confirm=True", "Go back on purpose with --to REVISION --yes"),
+    (", or open the log with a larger max_record_bytes", ""),
+)
+#: pydantic's field names for the options that set them
+_OPTION_OF = {"capabilities": "--cap", "depends_on": "--after", "id": "--id", "title": "title",
+              "effort": "--effort", "priority": "--priority", "parent": "--parent", "agent": "the agent name"}
+
+
+def _invalid(exc: Exception) -> dict[str, Any] | None:
+    """The first problem of a validation error, raised here (pydantic) or by a server (the wire
+    carries it as attributes): ``loc`` (a list), ``msg``, ``type``, maybe ``input``."""
     if _validation_error(exc):
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return f"invalid {where}: {first['msg']}"
-    return str(exc).splitlines()[0]
+        return {**first, "loc": [str(p) for p in first["loc"]]}
+    if type(exc).__name__ == "ValidationError" and isinstance(getattr(exc, "loc", None), str):
+        found = {"loc": exc.loc.split(".") if exc.loc else [], "msg": getattr(exc, "msg", ""),
+                 "type": getattr(exc, "kind", "")}
+        if hasattr(exc, "input"):
+            found["input"] = exc.input
+        return found
+    return None
+
+
+def _one_line(exc: Exception) -> str:
+    first = _invalid(exc)
+    if first is not None:
+        loc = first["loc"]
+        where = _OPTION_OF.get(loc[0], ".".join(loc)) if loc else "input"
+        value = f" {first['input']!r}" if isinstance(first.get("input"), str | int | float) else ""
+        message = first["msg"]
+        if first.get("type") == "string_pattern_mismatch":  # (not the raw regex: what is allowed)
+            message = "use up to 128 ASCII letters, digits, '.', '_', ':' and '-', starting with a letter or digit"
+        return f"invalid {where}{value}: {message}"
+    message = str(exc).splitlines()[0]
+    for api, cli in _IN_CLI_TERMS:
+        message = message.replace(api, cli)
+    return message
 
 
 def _open(args: Any, create: bool = False):
     from planner.service.opening import open_service
 
-    return open_service(args.home, args.project, create=create)
+    return open_service(args.home, args.project, create=create, **_store(args))
+
+
+def _store(args: Any) -> dict[str, Any]:
+    """``store=`` for the service when ``--store``/``PLANNER_STORE`` names one (embedded, then)."""
+    return {"store": args.store} if getattr(args, "store", None) else {}
 
 
 def _run(args: Any) -> tuple[int, Any, Any]:
@@ -334,25 +461,23 @@ def _run(args: Any) -> tuple[int, Any, Any]:
     if args.command == "serve":
         from planner.server.server import serve
 
-        return serve(args.home), None, lambda: None
+        return serve(args.home, http=args.http), None, lambda: None
     if args.command == "server":
         return _server(args)
     if args.command == "init":
-        from planner.service.service import Service
-
-        with Service.open(args.home, args.project, create=True, max_depth=args.max_depth,
-                          description=args.description, lease_ttl=args.lease_ttl,
-                          max_attempts=args.max_attempts) as s:
-            stats = s.status()
-        return 0, stats, lambda: print(f"project {args.project} ready in {args.home}")
+        return _init(args)
     if args.command == "replay":
         return _replay(args)
     if args.command == "restore":
         return _restore(args)
+    if args.command == "migrate":
+        return _migrate(args)
     if args.command == "import":
         return _import(args)
     if args.command == "work":
         return _work(args)
+    if args.command == "mcp":
+        return _mcp(args)
     with _open(args) as s:
         if args.command in _AGENT_COMMANDS:
             return _AGENT_COMMANDS[args.command](s, args)
@@ -362,25 +487,46 @@ def _run(args: Any) -> tuple[int, Any, Any]:
                                description=args.description, verify_command=args.verify_command)
             return 0, added, lambda: print(added["id"])
         if args.command == "edit":
-            task = s.edit_task(args.task, title=args.title, description=args.description, priority=args.priority,
-                               effort=args.effort, capabilities=tuple(args.cap) if args.cap else None)
-            return 0, task, None
+            changes = {"title": args.title, "description": args.description, "priority": args.priority,
+                       "effort": args.effort, "capabilities": tuple(args.cap) if args.cap else None}
+            task = s.edit_task(args.task, **changes)
+            given = ", ".join(f"{k} {task[k] if k != 'capabilities' else ','.join(task[k]) or '-'}"
+                              for k, v in changes.items() if v is not None)
+            return 0, task, lambda: print(f"{args.task}: {given or 'nothing to change'}")
         if args.command == "dep":
             task = (s.add_dependency if args.action == "add" else s.remove_dependency)(args.task, args.depends_on)
-            return 0, task, None
+            verb = "now waits on" if args.action == "add" else "no longer waits on"
+            return 0, task, lambda: print(f"{args.task} {verb} {args.depends_on}")
         if args.command == "move":
-            return 0, s.move_task(args.task, None if args.top else args.parent), None
+            task = s.move_task(args.task, None if args.top else args.parent)
+            return 0, task, lambda: print(f"{args.task} moved " + (f"under {task['parent']}" if task["parent"]
+                                                                   else "to the top"))
         if args.command == "set":
+            before = None if args.json else s.show(args.task)["state"]
             task = s.set_state(args.task, args.state, reason=args.reason, by=args.by, token=args.token)
-            return 0, task, None
+            limit = s.status()["max_attempts"] if not args.json and task["state"] != args.state else None
+            return 0, task, lambda: print(_said_set(args.task, args.state, before, task, limit))
         if args.command == "mode":
-            return 0, s.set_mode(args.mode), None
+            before = None if args.json else s.status()["mode"]
+            stats = s.set_mode(args.mode)
+            said = {"planning": "planning (claims paused)", "working": "working (agents may claim)"}[stats["mode"]]
+            return 0, stats, lambda: print(f"project {args.project}: {'already ' if before == stats['mode'] else ''}"
+                                           f"{said}")
+        if args.command in ("show", "ready", "status", "tree"):
+            s = _view(s, args)
         if args.command == "show":
             task = s.show(args.task)
             return 0, task, lambda: _print_task(task)
         if args.command == "ready":
             rows = s.ready(args.limit)
-            return 0, rows, lambda: _print_table(rows, ["id", "priority", "effort", "weight", "title"])
+            more = not args.json and args.limit is not None and len(rows) == args.limit  # (maybe: say how many)
+            total = s.status()["ready"] if more else len(rows)
+
+            def show_ready() -> None:
+                _print_table(rows, ["id", "priority", "effort", "weight", "title"])
+                if total > len(rows):
+                    print(f"({len(rows)} of {total:,} ready tasks; --all shows every one)")
+            return 0, rows, show_ready
         if args.command == "status":
             stats = s.status()
             return 0, stats, lambda: _print_status(stats)
@@ -480,7 +626,7 @@ def _reap(s: Any, args: Any) -> tuple[int, Any, Any]:
 
 
 def _agents(s: Any, args: Any) -> tuple[int, Any, Any]:
-    rows = s.agents()
+    rows = _view(s, args).agents()
     return 0, rows, lambda: _print_agents(rows)
 
 
@@ -513,6 +659,17 @@ def _restore(args: Any) -> tuple[int, Any, Any]:
                                                           + ("verified" if verified else "DIFFERENCES"))
 
 
+def _migrate(args: Any) -> tuple[int, Any, Any]:
+    """Copy the project from its store (``--store``, else the home's) to ``--to``; verified."""
+    from eventstore.migrate import migrate
+    from planner.engine.engine import home_store
+
+    report = migrate(args.store or home_store(args.home), args.to, args.project).to_dict()
+    return 0, report, lambda: print(f"copied project {report['project']} ({report['records']} events in "
+                                    f"{report['batches']} batches, {len(report['snapshots'])} snapshots) from "
+                                    f"{report['source']} to {report['target']}: verified")
+
+
 def _commit(s: Any, args: Any) -> tuple[int, Any, Any]:
     info = s.archive()
     return 0, info, lambda: print(
@@ -530,8 +687,13 @@ def _archive_of(s: Any) -> Any:
 def _log(s: Any, args: Any) -> tuple[int, Any, Any]:
     with _archive_of(s) as archive:
         rows = [c._asdict() for c in archive.history(args.limit)]
-    return 0, rows, lambda: [print(f"{r['sha'][:12]} #{r['number']:<5} seqs {r['first_seq']}..{r['last_seq']} "
-                                   f"({r['events']} events)") for r in rows]
+    def human() -> None:
+        if not rows:
+            print("no commits in the git archive yet: `planner commit` makes one now (they are also made in "
+                  "the background as events accumulate)")
+        for r in rows:
+            print(f"{r['sha'][:12]} #{r['number']:<5} seqs {r['first_seq']}..{r['last_seq']} ({r['events']} events)")
+    return 0, rows, human
 
 
 def _recovery_point(s: Any, args: Any) -> tuple[int, Any, Any]:
@@ -556,9 +718,7 @@ def _work(args: Any) -> tuple[int, Any, Any]:
     from planner.agents.simulate import Simulation
     from planner.agents.supervisor import WorkOptions, run_work
 
-    caps = None
-    if args.capabilities is not None:
-        caps = tuple(c.strip() for value in args.capabilities for c in value.split(",") if c.strip())
+    caps = None if args.capabilities is None else _capabilities(args.capabilities)
     sim = Simulation(args.time_scale, args.fail_rate, args.crash_rate, args.seed) if args.simulate else None
     options = WorkOptions(
         home=args.home, project=args.project, agents=args.agents, command=args.exec_command, simulation=sim,
@@ -568,6 +728,20 @@ def _work(args: Any) -> tuple[int, Any, Any]:
         output_dir=args.output_dir, journal_dir=args.journal_dir)
     summary = run_work(options, json_mode=args.json)
     return summary["exit_code"], summary, lambda: _print_work(summary)
+
+
+def _capabilities(values: list[str]) -> tuple[str, ...]:
+    """``--capabilities a,b --capabilities c`` as ``("a", "b", "c")``."""
+    return tuple(c.strip() for value in values for c in value.split(",") if c.strip())
+
+
+def _mcp(args: Any) -> tuple[int, Any, Any]:
+    from planner.mcp.stdio import serve_stdio
+
+    code = serve_stdio(args.home, args.project, agent=args.agent, capabilities=_capabilities(args.capabilities or ()),
+                       capacity=args.capacity)
+    args.json = False  # stdout was the protocol's: nothing may follow it there
+    return code, None, None
 
 
 def _print_work(s: dict) -> None:
@@ -585,11 +759,16 @@ def _print_agents(rows: list[dict]) -> None:
 
     table = Table("agent", "kind", "health", "load", "leases", "capabilities")
     for a in rows:
-        leases = ", ".join(f"{x['task']} (token {x['token']}, expires in {x['expires_in']:.0f} s, attempt "
+        leases = ", ".join(f"{x['task']} (token {x['token']}, {_expiry(x['expires_in'])}, attempt "
                            f"{x['attempt']})" for x in a["leases"]) or "-"
         table.add_row(a["id"], a["kind"], a["health"], f"{len(a['leases'])}/{a['capacity']}, effort "
                       f"{a['effort_held']:g}", leases, ", ".join(a["capabilities"]) or "-")
     Console().print(table)
+
+
+def _expiry(seconds_left: float) -> str:
+    """A lease's time left; one that ran out is expired by the next write (or the server's reaper)."""
+    return f"expires in {seconds_left:.0f} s" if seconds_left >= 0.5 else "expired, not reaped yet"
 
 
 def _rich_print(renderable: Any) -> None:
@@ -600,18 +779,45 @@ def _rich_print(renderable: Any) -> None:
     console.print(renderable(console.width))
 
 
+#: ``planner init``'s options: (name in the engine, default) (they apply when the project is created)
+_INIT_OPTIONS = {"max_depth": 8, "description": "", "lease_ttl": 300.0, "max_attempts": 3}
+
+
+def _init(args: Any) -> tuple[int, Any, Any]:
+    """Create the project; on an existing one, say so (and refuse settings it cannot take now)."""
+    from planner.domain.errors import DomainError, ProjectNotFound
+    from planner.service.service import Service
+
+    given = {name: getattr(args, name) for name in _INIT_OPTIONS if getattr(args, name) is not None}
+    try:
+        with Service.open(args.home, args.project, **_store(args)) as s:
+            stats = s.status()
+    except ProjectNotFound:
+        with Service.open(args.home, args.project, create=True, **_store(args), **{**_INIT_OPTIONS, **given}) as s:
+            stats = s.status()
+        return 0, stats, lambda: print(f"project {args.project} ready in {args.home}")
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise DomainError(f"project {args.project} exists already in {args.home}: {options} "
+                          f"{'applies' if len(given) == 1 else 'apply'} only when a project is created (it keeps max depth {stats['max_depth']}, lease TTL "
+                          f"{stats['lease_ttl']:g} s, max attempts {stats['max_attempts']})")
+    return 0, stats, lambda: print(f"project {args.project} exists already in {args.home}: nothing changed")
+
+
 def _import(args: Any) -> tuple[int, Any, Any]:
     from planner.plans.importing import read_plan
 
-    plan = read_plan(args.file)  # before creating anything: a bad file leaves no project behind
+    plan = read_plan(args.file, args.format)  # before creating anything: a bad file leaves no project behind
     if args.dry_run:
         return _check_import(args, plan)
-    from planner.domain.errors import ProjectNotFound
+    from planner.domain.errors import DomainError, ProjectNotFound
     from planner.plans.importing import refuse_if_invalid
 
     try:
         service = _open(args)
-    except ProjectNotFound:
+    except ProjectNotFound as exc:
+        if not args.create:  # (a typo in --project must not make a stray project)
+            raise DomainError(f"{exc}, or import with --create") from None
         if not args.skip_invalid:
             refuse_if_invalid(plan)  # decided before the project exists: a refusal creates nothing
         service = _open(args, create=True)
@@ -623,6 +829,9 @@ def _import(args: Any) -> tuple[int, Any, Any]:
         print(f"imported {report['imported']} tasks from {report['source']} into {args.project}")
         for d in report["dropped"]:
             print(f"  dropped {d['where']}: {d['problem']}")
+        for t in report.get("states_translated", []):
+            print(f"  {t['tasks']} task{'s' if t['tasks'] != 1 else ''} {t['from']} -> {t['to']}"
+                  + (f" ({t['note']})" if t["note"] else ""))
         outcomes = report.get("expected_outcomes")
         if outcomes:
             print(f"expected outcomes: {len(outcomes['matched'])} match, {len(mismatched)} differ"
@@ -714,6 +923,29 @@ def _print_tree(tree: list[dict]) -> None:
     rprint(top)
 
 
+def _said_set(task_id: str, wanted: str, before: str | None, task: dict[str, Any], max_attempts: int | None) -> str:
+    """What ``planner set`` did, in one line (it may differ from what was asked: see the state table)."""
+    state = task["state"]
+    if before == wanted == state:
+        return f"{task_id} was already {state}: nothing changed"
+    if state == wanted:
+        return f"{task_id}: {before} -> {state}" if before else f"{task_id}: {state}"
+    if wanted == "failed" and state == "pending":
+        return (f"{task_id}: failed, and back to pending for another attempt "
+                f"({task['attempts']} of {max_attempts} used)")
+    return f"{task_id}: {before} -> {state} (asked for {wanted})"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, not {text!r}")
+    return value
+
+
 def _print_table(rows: list[dict], columns: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -726,7 +958,20 @@ def _print_table(rows: list[dict], columns: list[str]) -> None:
 
 def _print_task(task: dict) -> None:
     for key, value in task.items():
-        print(f"{key:>15}: {value}")
+        print(f"{key:>15}: {_plain(value)}")
+
+
+def _plain(value: Any) -> str:
+    """A value as people read it: ``-`` for nothing, lists joined, mappings as ``key value`` pairs."""
+    if value is None or value in ([], {}, ""):
+        return "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k} {_plain(v)}" for k, v in value.items())
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def _print_analysis(a: dict) -> None:
@@ -747,7 +992,10 @@ def _print_analysis(a: dict) -> None:
 
 
 def _print_status(stats: dict) -> None:
-    print(f"project {stats['project']} ({stats['mode']}), {stats['tasks']} tasks, {stats['ready']} ready, "
+    leaves, tasks = stats["progress"]["leaves"], stats["tasks"]
+    grouping = f" ({leaves} to do, {tasks - leaves} grouping them)" if tasks > leaves else ""
+    print(f"project {stats['project']} ({stats['mode']}), {tasks} tasks{grouping}, {stats['ready']} ready, "
           f"log at seq {stats['seq']}")
+    print(f"the {leaves} tasks to do, by state:" if stats["leaves_by_state"] else "no tasks to do yet")
     for state, n in stats["leaves_by_state"].items():
         print(f"  {state:<12} {n}")

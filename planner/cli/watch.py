@@ -14,6 +14,7 @@ leases + events shown).
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import deque
 from typing import Any
@@ -41,7 +42,7 @@ def render(frame: dict[str, Any], width: int = 100) -> Any:
     bar = ProgressBar(total=max(progress["leaves"], 1), completed=progress["completed"], width=min(60, width))
     agents = Table("agent", "health", "load", "leases", title="agents", title_justify="left")
     rows = [[a["id"], a["health"], f"{len(a['leases'])}/{a['capacity']}, effort {a['effort_held']:g}",
-             ", ".join(f"{x['task']} (expires in {x['expires_in']:.0f} s, attempt {x['attempt']})"
+             ", ".join(f"{x['task']} ({'expires in ' + format(x['expires_in'], '.0f') + ' s' if x['expires_in'] >= 0.5 else 'expired, not reaped yet'}, attempt {x['attempt']})"
                        for x in a["leases"]) or "-"] for a in frame["agents"]]
     for row in _fit(rows, width):
         agents.add_row(*row)
@@ -71,6 +72,8 @@ def watch(service: Any, once: bool, json_mode: bool, shown: int = 10, stop_event
     frame = state(service, list(recent))
     if once:
         return frame
+    if not sys.stdout.isatty():  # piped or redirected: no redrawing, one plain line per event as it comes
+        return _lines(service, frame["seq"], stop_event)
     from rich.live import Live
 
     seq = frame["seq"] if not recent else recent[-1]["seq"]
@@ -92,3 +95,17 @@ def watch(service: Any, once: bool, json_mode: bool, shown: int = 10, stop_event
         except KeyboardInterrupt:
             pass
     return frame
+
+
+def _lines(service: Any, seq: int, stop_event: Any) -> dict[str, Any]:
+    """``watch`` when stdout is not a terminal: ``SEQ TS TYPE TEXT`` per event appended from now
+    on, flushed at once (for a log file or a pipe), until Ctrl-C / ``stop_event``."""
+    print(f"watching from seq {seq + 1} (one line per event; Ctrl-C stops)", flush=True)
+    try:
+        while stop_event is None or not stop_event.is_set():
+            for event in service.follow(seq + 1, timeout=1.0, stop_event=stop_event):
+                seq = event["seq"]
+                print(f"{seq:>7} {event['ts']} {event['type']:<22} {event['text']}", flush=True)
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass
+    return state(service, list(service.events(last=10)))

@@ -3,7 +3,9 @@
 A seq point starts from the newest snapshot at or before it and replays the rest:
 O(snapshot + events after it). A time point replays from the start up to the first
 event after that time (a record's ``ts`` follows its seq, so that event ends the
-search): O(events up to it).
+search): O(events up to it). A seq in the middle of one command's events means the
+state after that command (:func:`command_end`): a command's events are written
+together, so the state between two of them never existed.
 """
 
 from __future__ import annotations
@@ -37,18 +39,34 @@ def parse_point(point: str | int | None) -> tuple[int | None, datetime | None]:
     return None, when if when.tzinfo is not None else when.astimezone()
 
 
-def _check_within(store: Any, to_seq: int | None) -> None:
-    if to_seq is not None:
-        end = store.last_seq
-        if to_seq > end:
-            raise DomainError(f"--at {to_seq} is beyond the end of the log (seq {end})")
+def _check_within(store: Any, to_seq: int | None) -> int | None:
+    """``to_seq``, moved to the end of the command whose events include it (a command's events
+    are written together: a state between two of them never existed); an error beyond the log."""
+    if to_seq is None:
+        return None
+    end = store.last_seq
+    if to_seq > end:
+        raise DomainError(f"--at {to_seq} is beyond the end of the log (seq {end})")
+    return command_end(store, to_seq)
+
+
+def command_end(store: Any, seq: int) -> int:
+    """The last seq of the command that wrote record ``seq``: the records after it with the same
+    ``ts`` and command id (one command's events share both; O(its events))."""
+    first = next(iter(store.read(seq, seq)))
+    last = seq
+    for record in store.read(seq + 1):
+        if record.ts != first.ts or record.cmd != first.cmd:
+            break
+        last = record.seq
+    return last
 
 
 def state_at(store: Any, point: str | int) -> TaskGraph:
     """The projections as they were at ``point`` (see :func:`parse_point`). Raises DomainError
     for a seq beyond the log's end."""
     to_seq, until = parse_point(point)
-    _check_within(store, to_seq)
+    to_seq = _check_within(store, to_seq)
     graph = TaskGraph()
     with gc_paused():
         start = 1
@@ -62,6 +80,16 @@ def state_at(store: Any, point: str | int) -> TaskGraph:
                     graph = TaskGraph()  # a snapshot is never trusted over the log: replay it all
         _fold_until(graph, store.read(start, to_seq), until, fold_event)
     return graph
+
+
+def time_at(store: Any, point: str | int, seq: int) -> float:
+    """When ``point`` was, in seconds since the epoch (for the time left on the leases of a past
+    view): a time point's own time; a seq point's record's ``ts`` (O(1) read)."""
+    _, until = parse_point(point)
+    if until is not None:
+        return until.timestamp()
+    record = next(iter(store.read(seq, seq)), None) if seq else None
+    return datetime.fromisoformat(record.ts).timestamp() if record is not None else 0.0
 
 
 def _fold_until(graph: TaskGraph, records: Any, until: datetime | None, decode: Any,
@@ -87,7 +115,7 @@ def replay(planner: Any, at: str | int | None = None, verify: bool = False,
     if verify:
         from planner.domain.events import parse_event as decode
     to_seq, until = parse_point(at)
-    _check_within(planner.log, to_seq)
+    to_seq = _check_within(planner.log, to_seq)
     planner.refresh()
     live = planner.graph
     total = min(to_seq or live.seq, live.seq)

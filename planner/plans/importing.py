@@ -25,17 +25,43 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from planner.domain import events as ev
 from planner.domain.errors import DomainError, InvalidPlanError
 from projections.bulk import gc_paused
 
+#: the original super-planner's ``TaskState`` names (its own files use them), what each becomes
+#: here, and why when it is not the same thing
+ORIGINAL_STATES: dict[str, tuple[str, str]] = {
+    "NOT_STARTED": ("pending", ""),
+    "ASSIGNED": ("pending", "no lease comes with a file: ready to be claimed again"),
+    "IN_PROGRESS": ("in_progress", "kept in progress without a lease: no agent holds it here"),
+    "COMPLETED": ("completed", ""),
+    "BLOCKED": ("blocked", ""),
+    "CANCELLED": ("cancelled", ""),
+    "FAILED": ("failed", ""),
+}
+
 
 class FixtureTask(BaseModel):
-    """One task of the fixture format (validation only; becomes a TaskSpec)."""
+    """One task of the fixture format (validation only; becomes a TaskSpec). Also reads the
+    original super-planner's files: its upper-case state names (:data:`ORIGINAL_STATES`) and
+    priority words in any case."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _original_state(cls, value: Any) -> Any:
+        if isinstance(value, str) and value in ORIGINAL_STATES:
+            return ORIGINAL_STATES[value][0]
+        return value
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     id: ev.TaskId
     name: ev.Name
@@ -60,6 +86,7 @@ class ParsedPlan:
     project: dict[str, Any] = field(default_factory=dict)
     expected: dict[str, Any] | None = None
     withheld: list[str] = field(default_factory=list)  # ids of tasks left out for their shape
+    translated: dict[str, int] = field(default_factory=dict)  # an original state name -> how many tasks had it
     dependencies_key: str = "dependencies"
     state_key: str = "status"
 
@@ -68,22 +95,43 @@ class PlanFileError(DomainError):
     """The file cannot be read as a plan at all (missing, not JSON, not the format)."""
 
 
-def read_plan(path: str | Path) -> ParsedPlan:
-    """Read a fixture-format JSON file, or a Markdown outline (``.md``/``.markdown``)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanFileError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanFileError(f"{path}: cannot be read ({exc})") from None
-    if path.suffix.lower() in (".md", ".markdown"):
-        return read_outline(text, path.name)
+#: the plan formats, and the file suffixes that mean them when no format is given
+PLAN_FORMATS = {"json": (".json",), "md": (".md", ".markdown")}
+
+
+def read_plan(path: str | Path, format: str | None = None, stdin: Any = None) -> ParsedPlan:  # noqa: A002
+    """Read a plan: fixture-format JSON or a Markdown outline. ``format`` (``json`` or ``md``)
+    wins; else the suffix decides (``.md``/``.markdown``: an outline; ``.json``: JSON), and a
+    file with neither is refused rather than guessed. ``-`` reads ``stdin`` (default: the
+    process's standard input), which needs a format unless it is JSON."""
+    if format is not None and format not in PLAN_FORMATS:
+        raise PlanFileError(f"unknown plan format {format!r}: use json or md")
+    if str(path) == "-":
+        import sys
+
+        name, text = "<stdin>", (stdin or sys.stdin).read()
+        format = format or "json"
+    else:
+        path = Path(path)
+        name = path.name
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise PlanFileError(f"{path}: no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PlanFileError(f"{path}: cannot be read ({exc})") from None
+        if format is None:
+            format = next((f for f, suffixes in PLAN_FORMATS.items() if path.suffix.lower() in suffixes), None)
+            if format is None:
+                raise PlanFileError(f"{path}: is it JSON or a Markdown outline? name it .json or .md, "
+                                    "or say which with --format json|md")
+    if format == "md":
+        return read_outline(text, name)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PlanFileError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
-    return read_fixture(data, path.name)
+        raise PlanFileError(f"{name}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    return read_fixture(data, name)
 
 
 def read_fixture(data: Any, source: str = "<data>") -> ParsedPlan:
@@ -96,6 +144,9 @@ def read_fixture(data: Any, source: str = "<data>") -> ParsedPlan:
         plan.expected = None
     for i, raw in enumerate(data["tasks"]):
         where = f"tasks[{i}]"
+        original = raw.get("status") if isinstance(raw, dict) else None
+        if isinstance(original, str) and original in ORIGINAL_STATES:
+            plan.translated[original] = plan.translated.get(original, 0) + 1
         try:
             task = FixtureTask.model_validate(raw)
         except ValidationError as exc:
@@ -129,6 +180,8 @@ def read_outline(text: str, source: str = "<outline>") -> ParsedPlan:
     for item in items:
         line = item.pop("line", None)
         where = f"{source}:{line}" if line is not None else f"{source}#{item['id']}"
+        if item.get("metadata", {}).get("checked"):  # `- [x]`: done already
+            item["state"] = "completed"
         specs.append(ev.TaskSpec(**item, where=where))
     return ParsedPlan(source, specs, dependencies_key="after", state_key="checked")
 
@@ -150,9 +203,17 @@ def import_plan(planner: Any, plan: ParsedPlan, skip_invalid: bool = False) -> d
         "imported": closing.tasks if closing else 0,
         "dropped": [dict(d) for d in closing.dropped] if closing else [],
     }
+    if plan.translated:
+        report["states_translated"] = states_translated(plan)
     if plan.expected is not None:
         report["expected_outcomes"] = compare_expected(plan.expected, _analysis_of(events))
     return report
+
+
+def states_translated(plan: ParsedPlan) -> list[dict[str, Any]]:
+    """What became of each original state name in the file: ``[{"from", "to", "tasks", "note"}]``."""
+    return [{"from": name, "to": ORIGINAL_STATES[name][0], "tasks": n, "note": ORIGINAL_STATES[name][1]}
+            for name, n in plan.translated.items()]
 
 
 def refuse_if_invalid(plan: ParsedPlan) -> None:
@@ -198,6 +259,8 @@ def check_plan(planner: Any | None, plan: ParsedPlan) -> dict[str, Any]:
         "problems": [dict(d) for d in closing.dropped],
         "cycles": cycles(parent, depends),
     }
+    if plan.translated:
+        report["states_translated"] = states_translated(plan)
     if plan.expected is not None:
         report["expected_outcomes"] = compare_expected(plan.expected, _analysis_of(events))
     return report

@@ -85,7 +85,8 @@ The syntax
   an existing task of the project (the caller checks).
 * **Checkboxes**: ``- [x] Title`` (or ``[X]``) sets ``metadata
   {"checked": true}``, ``- [ ] Title`` sets ``{"checked": false}``. Nothing
-  else: whether a checked item should start completed is the caller's choice.
+  else here: the importer (:func:`planner.plans.importing.read_outline`) makes a
+  checked item start completed.
 * Blank lines and thematic breaks (``---``, ``***``, ``___``) are ignored. This
   is not a full Markdown parser: code fences, block quotes and HTML are read as
   plain text lines.

@@ -21,7 +21,8 @@ class Lease(TypedDict):
     task: str
     agent: str
     token: int
-    expires_at: float
+    expires_at: float  # seconds since the epoch
+    expires: str  # the same, as ISO 8601 UTC
     attempt: int
     renewed_at: float
 

@@ -49,7 +49,7 @@ def describe(record: Any) -> str:
     if kind in ("lease.renewed", "lease.released", "lease.expired"):
         return f"{d['id']} token {d['token']}" + (f": {d['reason']}" if d.get("reason") else "")
     if kind == "task.checkpointed":
-        return f"{d['id']} by {d.get('by') or '?'}: {d.get('notes', '')}"
+        return f"{d['id']}" + (f" by {d['by']}" if d.get("by") else "") + f": {d.get('notes', '')}"
     if kind.startswith("agent."):
         return d["agent"] + (f" ({d['reason']})" if d.get("reason") else "")
     text = json.dumps(d, default=str)
@@ -68,7 +68,7 @@ def mentions(data: dict[str, Any], task: str) -> bool:
 
 def _lease(event: Any) -> dict[str, Any]:
     return {"task": event.id, "agent": event.agent, "token": event.token, "expires_at": event.expires_at,
-            "attempt": event.attempt, "renewed_at": event.at}
+            "expires": views.iso(event.expires_at), "attempt": event.attempt, "renewed_at": event.at}
 
 
 class ProjectView:
@@ -262,9 +262,11 @@ class Service(ProjectView):
         """The project as it was at a seq (an int, or digits) or an ISO 8601 time: the queries of
         a live service, read-only. Starts from the newest snapshot at or before the seq, then
         replays up to it. Raises DomainError for a point beyond the log's end."""
-        from planner.engine.timetravel import state_at
+        from planner.engine.timetravel import state_at, time_at
 
-        return ProjectView(state_at(self.planner.log, point), self._clock)
+        graph = state_at(self.planner.log, point)
+        when = time_at(self.planner.log, point, graph.seq)
+        return ProjectView(graph, lambda: when)  # (a lease's time left: as it was then)
 
     def replay(self, at: str | int | None = None, verify: bool = False,
                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:

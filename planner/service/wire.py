@@ -84,6 +84,9 @@ def encode_error(exc: BaseException) -> dict[str, Any]:
     if pydantic is not None and isinstance(exc, pydantic.ValidationError):
         first = exc.errors()[0]
         message = f"invalid {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        attrs = {"loc": ".".join(str(p) for p in first["loc"]), "msg": first["msg"], "kind": first["type"]}
+        if isinstance(first.get("input"), str | int | float):  # (what the client may quote back)
+            attrs["input"] = first["input"]
     return {"type": type(exc).__name__, "message": message, "attrs": attrs}
 
 

@@ -87,5 +87,15 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("soak", "stress.bench.soak_bench",
                   "BENCH-005: 10 agent processes at 50 ops/s on a 1,000-task project for 3 minutes: RSS slope "
                   "(leak check), GC pauses, latency drift; verified"),
+        Benchmark("mcp", "stress.bench.mcp_bench",
+                  "planner mcp: the ready and claim_task tools through stdio (the official MCP client) on a "
+                  "10,000-task project, embedded and through `planner serve`, vs the CLI doing the same as a process"),
+        Benchmark("dashboard", "stress.bench.dashboard_bench",
+                  "planner serve --http in headless Chromium: first render of a 10,000-task project, append to DOM "
+                  "latency, server CPU with 5 dashboards open while 20 agents work vs none"),
+        Benchmark("postgres", "stress.bench.postgres_bench",
+                  "the PostgreSQL store from 20 processes: durable appends at an expected version vs the "
+                  "eventsourcing library's PostgreSQL recorder; claim/in_progress/completed cycles vs plain SQL "
+                  "(SKIP LOCKED), on the same server"),
     ]
 }

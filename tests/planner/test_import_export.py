@@ -161,7 +161,7 @@ def run_cli(home, *args):
 
 def test_cli_import_export_and_errors(tmp_path):
     home = tmp_path / "home"
-    ok = run_cli(home, "--json", "import", str(FIXTURES / "simple_web_app.json"))
+    ok = run_cli(home, "--json", "import", str(FIXTURES / "simple_web_app.json"), "--create")
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["expected_outcomes"]["mismatched"] == []
     mermaid = run_cli(home, "export", "--format", "mermaid")
@@ -174,12 +174,12 @@ def test_cli_import_export_and_errors(tmp_path):
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"tasks": [task("a", dependencies=["zz"]), task("b", priority="now")]}))
-    refused = run_cli(home, "--project", "other", "--json", "import", str(bad))
+    refused = run_cli(home, "--project", "other", "--json", "import", str(bad), "--create")
     assert refused.returncode == 2
     error = json.loads(refused.stdout)["error"]
     assert error["type"] == "InvalidPlanError"
     assert [p["where"] for p in error["problems"]] == ["tasks[1].priority", "tasks[0].dependencies[0]"]
-    human = run_cli(home, "--project", "other", "import", str(bad))
+    human = run_cli(home, "--project", "other", "import", str(bad), "--create")
     assert human.returncode == 2 and "tasks[1].priority" in human.stderr and "tasks[0].dependencies[0]" in human.stderr
     # (that the refused imports left no project "other" behind: the next test)
 
@@ -188,12 +188,22 @@ def test_a_refused_import_into_a_new_project_leaves_no_project_behind(tmp_path):
     home = tmp_path / "home"
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"tasks": [task("a", dependencies=["zz"]), task("b", priority="now")]}))
-    refused = run_cli(home, "--project", "other", "--json", "import", str(bad))
+    refused = run_cli(home, "--project", "other", "--json", "import", str(bad), "--create")
     assert refused.returncode == 2
     assert json.loads(refused.stdout)["error"]["type"] == "InvalidPlanError"
     status = run_cli(home, "--project", "other", "--json", "status")
     assert status.returncode == 2, f"project 'other' exists: {status.stdout}"
     assert json.loads(status.stdout)["error"]["type"] == "ProjectNotFound"
+
+
+def test_import_into_a_missing_project_needs_create(tmp_path):
+    home = tmp_path / "home"
+    typo = run_cli(home, "--project", "shpo", "import", str(FIXTURES / "simple_web_app.json"))
+    assert typo.returncode == 2 and typo.stderr == (
+        f"planner: no project 'shpo' in {home}: create it with `planner init`, or import with --create\n")
+    assert not (home / "projects" / "shpo").exists()
+    made = run_cli(home, "--project", "shop", "--json", "import", str(FIXTURES / "simple_web_app.json"), "--create")
+    assert made.returncode == 0 and json.loads(made.stdout)["imported"] == 8
 
 
 def test_dry_run_reports_problems_and_cycles_and_writes_nothing(tmp_path):
@@ -211,3 +221,26 @@ def test_dry_run_reports_problems_and_cycles_and_writes_nothing(tmp_path):
     assert not home.exists()  # nothing written, not even a project
     good = run_cli(home, "import", str(FIXTURES / "simple_web_app.json"), "--dry-run")
     assert good.returncode == 0 and "8 tasks would be imported" in good.stdout and not home.exists()
+
+
+def test_the_original_super_planner_format_imports_and_says_what_became_of_each_state(tmp_path):
+    home = tmp_path / "home"
+    original = Path(__file__).parent / "data" / "original_super_planner.json"
+    result = run_cli(home, "--json", "import", str(original), "--create")
+    assert result.returncode == 1, result.stderr  # the file's declared total effort disagrees: still reported
+    report = json.loads(result.stdout)
+    assert report["imported"] == 7 and report["dropped"] == []
+    became = {t["from"]: (t["to"], t["tasks"]) for t in report["states_translated"]}
+    assert became == {"IN_PROGRESS": ("in_progress", 2), "COMPLETED": ("completed", 1), "ASSIGNED": ("pending", 1),
+                      "NOT_STARTED": ("pending", 1), "CANCELLED": ("cancelled", 1), "BLOCKED": ("blocked", 1)}
+    assert "no lease" in next(t["note"] for t in report["states_translated"] if t["from"] == "ASSIGNED")
+    assert report["expected_outcomes"]["mismatched"] == [
+        {"key": "total_effort", "expected": 99, "computed": 17.0}]
+    states = {t: json.loads(run_cli(home, "--json", "show", t).stdout)["state"]
+              for t in ("schema", "api", "auth", "ui", "legacy", "load-test")}
+    assert states == {"schema": "completed", "api": "in_progress", "auth": "pending", "ui": "pending",
+                      "legacy": "cancelled", "load-test": "blocked"}
+    assert json.loads(run_cli(home, "--json", "show", "api").stdout)["priority"] == "high"  # "HIGH" in the file
+    assert json.loads(run_cli(home, "--json", "show", "api").stdout)["lease"] is None
+    human = run_cli(tmp_path / "again", "import", str(original), "--create")
+    assert "1 task ASSIGNED -> pending (no lease comes with a file: ready to be claimed again)" in human.stdout

@@ -64,7 +64,7 @@ def test_cli_plan_and_markdown_import(tmp_path):
     outline = tmp_path / "plan.md"
     outline.write_text("# Shop\n- Backend {#be}\n  - Models {#models effort=3 priority=high caps=python}\n"
                        "  - Routes {effort=5 after=models}\n- UI {after=be}\n")
-    done = cli("--json", "import", str(outline))
+    done = cli("--json", "import", str(outline), "--create")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["imported"] == 5
     tree = json.loads(cli("--json", "tree").stdout)
@@ -78,5 +78,5 @@ def test_cli_plan_and_markdown_import(tmp_path):
 
     bad = tmp_path / "bad.md"
     bad.write_text("- A {effort=lots}\n- B {#b}\n- C {#b}\n")
-    refused = cli("--project", "other", "import", str(bad))
+    refused = cli("--project", "other", "import", str(bad), "--create")
     assert refused.returncode == 2 and "bad.md:1" in refused.stderr and "bad.md:3" in refused.stderr

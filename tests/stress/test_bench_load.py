@@ -39,10 +39,10 @@ def test_load_benchmark_measures_the_served_figures_beside_the_embedded_and_the_
     figures = result.figures
     served = {key for key, entry in figures.items() if entry.get("served")}
     assert served == {f"{name} @50" for name in (
-        "process: planner ready --json, served", "process: planner ready --json --limit 20, served",
+        "process: planner ready --json, served", "process: planner ready --json --all, served",
         "server start to first ready answer", "server RSS after first answer",
         "server peak RSS (VmHWM) after first answer")}
-    for name in ("process: planner ready --json, served", "process: planner ready --json --limit 20, served",
+    for name in ("process: planner ready --json, served", "process: planner ready --json --all, served",
                  "server start to first ready answer"):
         entry = figures[f"{name} @50"]
         assert entry["median"] > 0 and entry["unit"] == "ms", name
