@@ -30,10 +30,12 @@ The guard in front (``planner.web``) checks the Host header of every request and
 the home's token on every POST and DELETE; a GET (the server's stream) needs a session id,
 which only a POST with the token obtains.
 
-Cost: an ``MCPServer`` per session (its tools' schemas built once: a few ms and some tens
-of kB), a task on the dashboard's event loop while the session lives; tool calls run on
-worker threads (the SDK runs synchronous tools there), so a slow command never holds up
-the loop. At most :data:`MAX_SESSIONS` at once (503 beyond).
+Cost: an ``MCPServer`` per session, because :func:`~planner.mcp.server.build_server` binds
+the tools, the instructions and the prompt to one agent session. Building it is ~60 ms of CPU
+on a worker thread when the session opens (pydantic generates the 16 tools' schemas again)
+and it holds ~1.3 MB while the session lives, beside a task on the dashboard's event loop.
+Hence at most :data:`MAX_SESSIONS` at once (503 beyond: ~130 MB). Tool calls run on worker
+threads (the SDK runs synchronous tools there): a slow command never holds up the loop.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from planner.mcp.refusals import refusal
 from planner.mcp.session import AgentSession
 
 IDLE_TIMEOUT_S = 30 * 60.0  # (the SDK's default for its own session manager)
-MAX_SESSIONS = 1_000
+MAX_SESSIONS = 100  # (~1.3 MB each: see the module docstring)
 CLOSE_WAIT_S = 10.0  # a DELETE waits this long at most for the session's last tool call and deregistration
 MAX_BODY_BYTES = 4 * 1024 * 1024
 SESSION_HEADER = "mcp-session-id"
@@ -73,7 +75,7 @@ class ProjectServices(Protocol):
 
 
 class Refused(Exception):
-    """A request answered with an HTTP error and a one-line message, before any session exists."""
+    """A request answered with an HTTP error and a one-line message, without reaching a session."""
 
     def __init__(self, status: int, message: str):
         super().__init__(message)
