@@ -92,6 +92,7 @@ class TaskGraph:
         self.counts: Counter[TaskState] = Counter()  # leaves per state
         self.ready: SortedList = SortedList()
         self.weights_fresh = True  # False after a structural change: see refresh_weights()
+        self.highest_number = 0  # the largest n of a task id T<n>: the next generated id is above it
 
     # -- queries -----------------------------------------------------------
     def is_ready(self, node: TaskNode) -> bool:
@@ -162,6 +163,7 @@ class TaskGraph:
         self.weights_fresh = False
         node = TaskNode(e, seq)
         self.tasks[node.id] = node
+        self._count_number(node.id)
         parent = self.tasks[e.parent] if e.parent is not None else None
         if parent is not None and not self.index.children[parent.id]:
             self._unrank(parent)  # a leaf that gains a child becomes a container:
@@ -343,7 +345,13 @@ class TaskGraph:
                     keys.append(node.ready_key())
         graph.counts = counts
         graph.ready = SortedList(keys)
+        for task in tasks:  # (not stored: O(n) here, beside the O(n log n) above)
+            graph._count_number(task)
         return graph
+
+    def _count_number(self, task: str) -> None:
+        if task[0] == "T" and task[1:].isdigit() and int(task[1:]) > self.highest_number:
+            self.highest_number = int(task[1:])
 
     def _parents_first(self) -> list[str]:
         order, stack = [], sorted((t for t, n in self.tasks.items() if n.parent is None), reverse=True)

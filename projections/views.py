@@ -15,16 +15,21 @@ from .graph import TaskGraph
 
 
 def task(graph: TaskGraph, task_id: str) -> dict[str, Any] | None:
-    """One task: facts, derived state, dependencies, checkpoint, lease. None when unknown. O(degree)."""
+    """One task: facts, derived state, dependencies, checkpoint, lease. None when unknown.
+    O(degree) for a leaf; O(subtree) for a container, whose effort and capabilities are its
+    leaves' (:func:`leaf_work`). The rule, shared by show, export and analysis: only leaves are
+    work an agent claims, so a container's own effort and capabilities (set before it had
+    children, or by an import) count for nothing, and it cannot be given new ones."""
     node = graph.tasks.get(task_id)
     if node is None:
         return None
     index = graph.index
     lease = graph.agents.leases.get(task_id)
+    effort, capabilities = leaf_work(graph, task_id) if index.children[task_id] else (node.effort, node.capabilities)
     return {
         "id": node.id, "title": node.title, "description": node.description, "parent": node.parent,
-        "children": sorted(index.children[task_id]), "priority": node.priority, "effort": node.effort,
-        "capabilities": list(node.capabilities), "metadata": node.metadata,
+        "children": sorted(index.children[task_id]), "priority": node.priority, "effort": effort,
+        "capabilities": list(capabilities), "metadata": node.metadata,
         "verify_command": node.verify_command, "state": str(node.state),
         "ready": graph.is_ready(node), "done": node.done,
         "depends_on": sorted(index.depends_on[task_id]), "dependents": sorted(index.dependents[task_id]),
@@ -32,6 +37,20 @@ def task(graph: TaskGraph, task_id: str) -> dict[str, Any] | None:
         "lease": lease_view(lease) if lease is not None else None,
         "attempts": graph.agents.attempts.get(task_id, 0),
     }
+
+
+def leaf_work(graph: TaskGraph, task_id: str) -> tuple[float, list[str]]:
+    """The effort (sum) and capabilities (sorted union) of the leaves under ``task_id``. O(subtree)."""
+    children, tasks = graph.index.children, graph.tasks
+    effort, capabilities, stack = 0.0, set(), [task_id]
+    while stack:
+        t = stack.pop()
+        if children[t]:
+            stack.extend(children[t])
+        else:
+            effort += tasks[t].effort
+            capabilities.update(tasks[t].capabilities)
+    return effort, sorted(capabilities)
 
 
 def ready(graph: TaskGraph, limit: int | None = None, capabilities: Any = None) -> list[dict[str, Any]]:

@@ -70,13 +70,11 @@ def _assign_ids(graph: TaskGraph, specs: list[ev.TaskSpec], where: list[str],
     explicit = {s.id for s in specs if s.id is not None}
     ids: list[str | None] = []
     seen: set[str] = set()
-    n = len(graph.tasks)
+    n = max([graph.highest_number] + [int(t[1:]) for t in explicit if t[:1] == "T" and t[1:].isdigit()])
     for i, spec in enumerate(specs):
         task = spec.id
         if task is None:
-            n += 1
-            while f"T{n}" in graph.tasks or f"T{n}" in explicit:
-                n += 1
+            n += 1  # (above every T<n> of the project and of the batch: see decide._generated_id)
             task = f"T{n}"
         if task in graph.tasks:
             problems.append((where[i] + ".id", f"a task with id {task!r} already exists in the project"))

@@ -30,12 +30,9 @@ def decide(graph: TaskGraph, command: Any) -> list[Any]:
 
 
 def _generated_id(graph: TaskGraph) -> str:
-    """``T<n>``, the smallest n above the task count that is free: readable and, decided
-    under the log lock, unique across every process."""
-    n = len(graph.tasks) + 1
-    while f"T{n}" in graph.tasks:
-        n += 1
-    return f"T{n}"
+    """``T<n>``, one above the largest n in use (explicit ids such as ``docs`` take no number):
+    readable and, decided under the log lock, unique across every process. O(1)."""
+    return f"T{graph.highest_number + 1}"
 
 
 def _add_task(graph: TaskGraph, c: ev.AddTask) -> list[Any]:
@@ -64,6 +61,10 @@ def _edit_task(graph: TaskGraph, c: ev.EditTask) -> list[Any]:
     changes = c.model_dump(exclude={"id", "command_id"}, exclude_none=True)
     if not changes:
         return []
+    own = sorted({"effort", "capabilities"} & set(changes))
+    if own and graph.index.children[c.id]:  # (the rule: see projections.views.task)
+        raise DomainError(f"{c.id} is a container: its effort and capabilities are its subtasks' (the sum of "
+                          "their efforts, the union of their capabilities); change those instead")
     return [ev.TaskEdited(id=c.id, **changes)]
 
 

@@ -20,14 +20,14 @@ def test_a_small_plan_end_to_end(cli):
     cli("add", "Build API", "--after", "T1")
     cli("add", "Backend", "--id", "BE")
     cli("add", "Handlers", "--parent", "BE", "--cap", "python")
-    assert [t["id"] for t in as_json(cli("ready", "--json"))] == ["T1", "T4"]
+    assert [t["id"] for t in as_json(cli("ready", "--json"))] == ["T1", "T3"]  # (BE takes no number)
     cli("set", "T1", "in_progress")
     cli("set", "T1", "completed")
-    assert [t["id"] for t in as_json(cli("ready", "--json"))] == ["T2", "T4"]
+    assert [t["id"] for t in as_json(cli("ready", "--json"))] == ["T2", "T3"]
     status = as_json(cli("status", "--json"))
     assert status["tasks"] == 4 and status["leaves_by_state"] == {"completed": 1, "pending": 2}
     tree = as_json(cli("tree", "--json"))
-    assert [n["id"] for n in tree] == ["T1", "T2", "BE"] and tree[2]["children"][0]["id"] == "T4"
+    assert [n["id"] for n in tree] == ["T1", "T2", "BE"] and tree[2]["children"][0]["id"] == "T3"
     edited = as_json(cli("edit", "T2", "--priority", "critical", "--effort", "3", "--cap", "go", "--json"))
     assert (edited["priority"], edited["effort"], edited["capabilities"]) == ("critical", 3.0, ["go"])
     history = as_json(cli("history", "T1", "--json"))
@@ -233,7 +233,7 @@ def test_output_for_people_is_plain(cli):
     cli("add", "UI", "--after", "be")
     status = cli("status").stdout
     assert "3 tasks (2 to do, 1 grouping them)" in status and "the 2 tasks to do, by state:" in status
-    shown = cli("show", "T3").stdout
+    shown = cli("show", "T2").stdout  # (be took no number: Models is T1, UI T2)
     assert "depends_on: be" in shown and "parent: -" in shown and "['" not in shown and "None" not in shown
     assert as_json(cli("show", "be", "--json"))["priority"] == "high"
     assert cli("log").stdout.startswith("no commits in the git archive yet")
@@ -279,3 +279,24 @@ def test_every_option_and_argument_has_help():
                 missing.append(f"{name}: {action.dest}")
     check(parser, "planner")
     assert not missing, missing
+
+
+def test_an_explicit_id_takes_no_number_from_the_generated_ones(cli):
+    assert [cli("add", *args).stdout.strip() for args in (["a"], ["docs", "--id", "docs"], ["c"], ["d", "--id", "T10"],
+                                                           ["e"])] == ["T1", "docs", "T2", "T10", "T11"]
+
+
+def test_a_containers_effort_and_capabilities_are_its_leaves_everywhere(cli):
+    cli("add", "Backend", "--id", "be", "--effort", "4", "--cap", "go")
+    cli("add", "Models", "--parent", "be", "--effort", "3", "--cap", "python")
+    cli("add", "Routes", "--parent", "be", "--effort", "2", "--cap", "sql")
+    shown = as_json(cli("show", "be", "--json"))
+    assert (shown["effort"], shown["capabilities"]) == (5.0, ["python", "sql"])
+    analysis = as_json(cli("analyze", "--json"))
+    assert (analysis["total_effort"], analysis["capabilities"]) == (5.0, {"python": 1, "sql": 1})
+    exported = {t["id"]: t for t in json.loads(cli("export").stdout)["tasks"]}
+    assert (exported["be"]["estimated_effort"], exported["be"]["capabilities_required"]) == (0, [])
+    refused = cli("edit", "be", "--effort", "9", check=False)
+    assert refused.returncode == 2 and "be is a container: its effort and capabilities are its subtasks'" in \
+        refused.stderr
+    assert cli("edit", "be", "--priority", "high").returncode == 0  # its other fields are its own
