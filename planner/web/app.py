@@ -56,7 +56,7 @@ def build_app(services: Any, token: str, bound: Bound, log: Callable[[str], None
 
     async def index(request: Any) -> Any:
         return api.json_response({"projects": "/api/projects", "openapi": "/api/openapi.json",
-                                  "mcp": "/mcp" if mounts and "/mcp" in mounts else None})
+                                  "mcp": "/mcp/{project}" if mounts and "/mcp" in mounts else None})
 
     async def openapi(request: Any) -> Any:
         if not described:  # (pydantic builds the schemas: once, on first use)
