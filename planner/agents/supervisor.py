@@ -49,6 +49,7 @@ at idle); 128 + the signal number when stopped by a signal.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import selectors
@@ -609,21 +610,23 @@ class LiveTable:
         progress = status["progress"]
         title = (f"{sup.options.project}: {progress['completed']}/{progress['leaves']} done, {status['ready']} ready, "
                  f"{status['held']} held; supervisor {sup.max_rss / MB:.0f} MB")
-        table = Table("agent", "pid", "state", "task", "CPU %", "RSS MB", "restarts", title=title)
+        table = Table("agent", "pid", "state", "task (its lease's time left)", "CPU %", "RSS MB", "restarts",
+                      title=title)
         agents = {a["id"]: a for a in sup.service.agents()}
         for s in sup.slots:
             agent = agents.get(s.agent)
             held = agent["leases"] if agent is not None and agent["active"] else []
-            tasks = ", ".join(f"{x['task']} ({x['expires_in']:.0f} s)" for x in held) or "-"
+            tasks = ", ".join(f"{x['task']} ({x['expires_in']:.0f} s left)" for x in held) or "-"
             running = s.state == "running"
             table.add_row(s.agent, str(s.pid or "-"), s.state, tasks, f"{s.cpu:.0f}" if running else "-",
                           f"{s.rss / MB:.0f}" if running else "-", str(s.crashes))
         return table
 
 
-def run_work(options: WorkOptions, json_mode: bool) -> dict[str, Any]:
+def run_work(options: WorkOptions, json_mode: bool, lines: bool = False) -> dict[str, Any]:
     """``planner work``: supervise until stopped; the summary (``exit_code`` in it).
-    Human mode shows the live table; ``json_mode`` prints one JSON line per happening on stderr."""
+    Human mode shows the live table; ``lines``, one timestamped line per happening instead;
+    ``json_mode`` prints one JSON line per happening on stderr."""
     if json_mode:
         import json
 
@@ -633,8 +636,40 @@ def run_work(options: WorkOptions, json_mode: bool) -> dict[str, Any]:
             sys.stderr.flush()
 
         return Supervisor(options, say).run()
+    if lines:
+        return _run_with_lines(options)
     display = LiveTable()
     return Supervisor(options, lambda event, agent, message, fields: display.message(message), display).run()
+
+
+def _run_with_lines(options: WorkOptions) -> dict[str, Any]:
+    """``planner work --lines``: the supervisor's happenings and, from the log, every event the
+    agents write (claims, checkpoints, completions, expiries), one timestamped line each."""
+    import threading
+
+    from planner.service.opening import open_service
+
+    printing = threading.Lock()
+
+    def line(text: str) -> None:
+        with printing, contextlib.suppress(BrokenPipeError):  # (piped into head: the reader left)
+            print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
+
+    done = threading.Event()
+    with open_service(options.home, options.project, server=False) as log:
+        start = log.last_seq() + 1
+
+        def follow() -> None:
+            for event in log.follow(start, stop_event=done):
+                line(f"{event['type']:<20} {event['text']}")
+
+        follower = threading.Thread(target=follow, name="lines", daemon=True)
+        follower.start()
+        try:
+            return Supervisor(options, lambda event, agent, message, fields: line(message)).run()
+        finally:
+            done.set()
+            follower.join(5)
 
 
 # -- process helpers ---------------------------------------------------------------------

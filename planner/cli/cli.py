@@ -307,6 +307,9 @@ def _agent_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     point_sub.add_parser("list", parents=[common], help="the recovery points")
     work = sub.add_parser("work", parents=[common], help="run and supervise N worker processes")
     work.add_argument("--agents", type=int, required=True, metavar="N", help="how many workers (agents)")
+    work.add_argument("--lines", action="store_true",
+                      help="one plain line per happening (claims, completions, crashes), no live table; the "
+                           "default when the output is not a terminal")
     what = work.add_mutually_exclusive_group(required=True)
     what.add_argument("--exec", dest="exec_command", metavar="'COMMAND TEMPLATE'",
                       help="run for each task, without a shell; {id} {title} {description} {effort} are filled "
@@ -380,7 +383,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         sys.stdout.buffer.write(orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n")
     elif human is not None:
-        human()
+        try:
+            human()
+        except BrokenPipeError:  # piped into `head`: the reader has what it wanted; no traceback
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
 
 
@@ -726,7 +732,7 @@ def _work(args: Any) -> tuple[int, Any, Any]:
         memory_limit_mb=args.memory_limit, until_idle=args.until_idle, prefix=args.prefix,
         max_restarts=args.max_restarts, backoff=args.backoff, grace=args.grace, refresh=args.refresh,
         output_dir=args.output_dir, journal_dir=args.journal_dir)
-    summary = run_work(options, json_mode=args.json)
+    summary = run_work(options, json_mode=args.json, lines=args.lines or not sys.stdout.isatty())
     return summary["exit_code"], summary, lambda: _print_work(summary)
 
 

@@ -270,3 +270,16 @@ def test_commands_get_their_task_without_a_shell_and_a_timeout(tmp_path):
     assert reasons["shown"].endswith(" True")
     assert reasons["slow"].startswith("command timed out after 1 s and was killed; output ends:\n")
     assert (tmp_path / "out" / "shown.1.log").read_text().startswith(f"$ {sys.executable} ")
+
+
+def test_work_in_lines_prints_a_line_per_happening(tmp_path):
+    imported(tmp_path)
+    result = planner(tmp_path, "work", "--agents", "2", "--simulate", "--until-idle", "--lines",
+                     "--time-scale", "0.001")
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("started (pid " + lines[0].split("(pid ")[1]) and "agent-" in lines[0]
+    assigned = [x for x in lines if " task.assigned " in x]
+    completed = [x for x in lines if "-> completed" in x]
+    assert len(assigned) >= LEAVES and len(completed) >= LEAVES  # (containers complete too)
+    assert all(x[:8].count(":") == 2 for x in lines[:-1])  # HH:MM:SS first
+    assert "stopped (idle)" in lines[-1] and "┏" not in result.stdout  # no live table
