@@ -221,6 +221,10 @@ class Archive:
         *,
         fsync: bool = True,
     ):
+        if getattr(log, "path", None) is None:  # (another backend: the archive is a power of the file store)
+            where = getattr(log, "where", log.name)  # (a PostgreSQL store's name, its password masked)
+            raise EventStoreError(f"the git archive is kept beside a file store's log; {where} is not one "
+                                  "(the PostgreSQL store keeps its history in the database)")
         self.log = log
         self.pack_every = PACK_EVERY
         self.path: Path = Path(log.path) / REPO_NAME

@@ -44,9 +44,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .buffered import AppendResult, BufferedAppends
 from .durability import BatchFlusher, FlushGate
 from .errors import (
-    ConcurrencyConflict,
     DurabilityError,
     EventStoreError,
     InvalidArgumentError,
@@ -86,14 +86,6 @@ DURABILITY_MODES = ("always", "batch", "none")
 _SKELETON = {".lock", "log", "snapshots", "quarantine"}
 
 
-class AppendResult(NamedTuple):
-    """The seqs an append occupies; ``duplicate`` when its key was already in the log."""
-
-    first_seq: int
-    last_seq: int
-    duplicate: bool = False
-
-
 class TailRecovery(NamedTuple):
     """A torn tail this handle cut off (and kept) before appending."""
 
@@ -105,7 +97,7 @@ class TailRecovery(NamedTuple):
     quarantined_to: str
 
 
-class Transaction:
+class Transaction(BufferedAppends):
     """The read-decide-append step, handed out by :meth:`EventLog.transaction`.
 
     While it is open the caller holds the append lock: ``records`` are the
@@ -120,10 +112,8 @@ class Transaction:
         self.records = records
         self._owner = owner
         self._closed = False
-        self._prepared: list[PreparedEvent] = []  # sealed together on exit: one batch
-        self._keys: dict[str, AppendResult] = {}
         self._base = owner._reader.next_seq - 1  # log's last seq when the tx began
-        self._next = self._base + 1
+        self._start_buffer()  # (PreparedEvents, sealed together on exit: one batch)
         self._ts = owner._stamp()  # str, for the handle's ordering check
         self._ts_bytes = self._ts.encode()
         self._unflushed: tuple[int, int] | None = None  # (segment, end) written and not yet flushed
@@ -137,10 +127,6 @@ class Transaction:
             self._owner._flush_to(segment, end)
             self._unflushed = None
 
-    @property
-    def last_seq(self) -> int:
-        """The log's last seq, counting this transaction's buffered appends."""
-        return self._next - 1
 
     def append(
         self,
@@ -160,25 +146,9 @@ class Transaction:
 
     def _sealed(self) -> list[bytes]:
         """Every record of the transaction, as one batch: readers see all of it or none."""
-        first, ts, count = self._base + 1, self._ts_bytes, len(self._prepared)
+        first, ts, count = self._base + 1, self._ts_bytes, len(self._buffer)
         end = first + count - 1 if count > 1 else None
-        return [seal(first + i, ts, p, end) for i, p in enumerate(self._prepared)]
-
-    def _add(self, prepared: list[PreparedEvent], expected_seq: int | None, key: str | None) -> AppendResult:
-        """Check the key, then the expected seq, then buffer (sealed on exit): O(batch)."""
-        if key is not None:
-            done = self.seen(key)
-            if done is not None:
-                return done
-        if expected_seq is not None and expected_seq != self.last_seq:
-            raise ConcurrencyConflict(expected_seq, self.last_seq)
-        first = self._next
-        self._prepared.extend(prepared)
-        self._next = first + len(prepared)
-        result = AppendResult(first, self._next - 1)
-        if key is not None:
-            self._keys[key] = result
-        return result
+        return [seal(first + i, ts, p, end) for i, p in enumerate(self._buffer)]
 
 
 class EventLog:
@@ -523,7 +493,7 @@ class EventLog:
                     self._unseen = records  # keep them for the next transaction
                 handed = True
                 yield tx
-                end = self._write_locked(tx._sealed()) if tx._prepared else None
+                end = self._write_locked(tx._sealed()) if tx._buffer else None
                 if end is not None:
                     self._last_ts = tx._ts
                     if defer_flush:

@@ -9,6 +9,8 @@ backend    named by                                         class
 =========  ===============================================  =======================
 files      a directory path, or ``file:PATH``               :class:`~eventstore.log.EventLog`
            (one log directory per project under it)
+postgres   ``postgresql://user@host/db?schema=NAME``        :class:`~eventstore.postgres.store.PostgresStore`
+           (one schema, every project's rows in its tables)
 =========  ===============================================  =======================
 
 :func:`open_store` picks the backend from the name. Powers that only files have
@@ -46,6 +48,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import InvalidArgumentError
+from .postgres.names import is_postgres
 from .record import Record
 
 #: longest project name (it becomes a file name, and a key in other backends)
@@ -200,11 +203,19 @@ def open_store(name: os.PathLike | str, project: str, create: bool = False, **op
         from .log import EventLog
 
         return EventLog.open(file_root(text) / project, create=create, **options)
-    raise InvalidArgumentError(f"unknown store {text!r}: use a directory path or file:PATH")
+    if is_postgres(text):  # psycopg is imported only now: the file store never needs it
+        from .postgres import backend
+
+        return backend().open(text, project, create=create, **options)
+    raise InvalidArgumentError(f"unknown store {text!r}: use a directory path, file:PATH or postgresql://...")
 
 
 def list_projects(name: os.PathLike | str) -> list[str]:
     """The projects in the store named ``name``, sorted. O(projects)."""
+    if is_postgres(os.fspath(name)):
+        from .postgres import list_postgres_projects
+
+        return list_postgres_projects(os.fspath(name))
     root = file_root(name)
     if not root.is_dir():
         return []

@@ -108,8 +108,9 @@ class Planner(PlannerCommands):
             store = home_store(home)
         try:
             log = open_store(store, project, create=create, **log_options)
-        except LogNotFoundError:
-            raise ProjectNotFound(project, os.fspath(home) if home is not None else store) from None
+        except LogNotFoundError as exc:  # (a store that is not the home's is named as it says, password masked)
+            where = os.fspath(home) if home is not None and store == home_store(home) else exc.path
+            raise ProjectNotFound(project, where) from None
         planner = cls(log, project, snapshot_every, clock, archive_every, archive_interval, maintenance)
         if journal is not None:
             from planner.engine.journal import Journal

@@ -1,8 +1,9 @@
 """The backends the conformance suite runs against, and the fixtures every test uses.
 
 Every test in this directory is written once, against :class:`eventstore.Store` and
-:func:`eventstore.open_store` only, and runs once per entry of :data:`BACKENDS`.
-Adding a backend (PostgreSQL next) is adding one :class:`Backend` there: how to
+:func:`eventstore.open_store` only, and runs once per entry of :data:`BACKENDS`
+(files, and PostgreSQL: a fresh schema per test on the session's throwaway server, see
+``tests/pg_server.py``). Adding a backend is adding one :class:`Backend` there: how to
 name a fresh, empty store for one test, and the options to open it with.
 
 Fixtures:
@@ -28,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from .. import pg_server
 from .procs import StoreRef
 
 #: how long the test waits for a child's report (a safety net: children finish in well under a second)
@@ -47,7 +49,8 @@ class Backend:
 
 BACKENDS = [
     Backend("file", lambda tmp: f"file:{tmp / 'store'}", {"durability": "none"}),
-    # Backend("postgresql", lambda tmp: f"{PG_URL}?schema=t_{uuid.uuid4().hex}", {}),  # when it exists
+    # one throwaway cluster per session (tests/pg_server.py), a fresh schema per test
+    Backend("postgresql", lambda tmp: pg_server.store_name(), {}),
 ]
 
 

@@ -7,11 +7,18 @@ import sys
 import pytest
 
 from planner import CycleError, DomainError, DuplicateTask, IllegalTransition, Planner, UnknownTask
+from tests import pg_server
+
+
+@pytest.fixture(params=["file", "postgresql"])
+def store(request) -> dict:
+    """Every engine test runs on the home's file store, and on a fresh PostgreSQL store."""
+    return {"store": pg_server.store_name()} if request.param == "postgresql" else {}
 
 
 @pytest.fixture
-def planner(tmp_path):
-    with Planner.open(tmp_path, "demo", create=True, durability="none") as p:
+def planner(tmp_path, store):
+    with Planner.open(tmp_path, "demo", create=True, durability="none", **store) as p:
         yield p
 
 
@@ -80,8 +87,8 @@ def test_a_retried_command_is_applied_once(planner):
     assert planner.task("T1")["state"] == "in_progress"
 
 
-def test_a_reopened_project_replays_to_the_same_state(tmp_path):
-    with Planner.open(tmp_path, "p", create=True, durability="none") as p:
+def test_a_reopened_project_replays_to_the_same_state(tmp_path, store):
+    with Planner.open(tmp_path, "p", create=True, durability="none", **store) as p:
         p.add_task("a")
         p.add_task("b", depends_on=["T1"])
         p.add_task("c", parent="T2")
@@ -90,7 +97,7 @@ def test_a_reopened_project_replays_to_the_same_state(tmp_path):
         p.move_task("T3", None)
         p.checkpoint("T3", notes="half way", data={"step": 2})
         incremental = p.graph.derived()
-    with Planner.open(tmp_path, "p") as again:
+    with Planner.open(tmp_path, "p", **store) as again:
         assert again.graph.derived() == incremental == again.graph.recompute()
         assert again.task("T3")["checkpoint"]["notes"] == "half way"
 
@@ -98,15 +105,15 @@ def test_a_reopened_project_replays_to_the_same_state(tmp_path):
 ADDER = r"""
 import sys
 from planner import Planner
-with Planner.open(sys.argv[1], "shared") as p:
+with Planner.open(sys.argv[1], "shared", store=sys.argv[4] or None) as p:
     for i in range(int(sys.argv[2])):
         print(p.add_task(f"task {sys.argv[3]}.{i}"), flush=True)
 """
 
 
-def test_concurrent_processes_get_unique_ids_and_lose_no_task(tmp_path):
-    Planner.open(tmp_path, "shared", create=True).close()
-    procs = [subprocess.Popen([sys.executable, "-c", ADDER, str(tmp_path), "15", str(w)],
+def test_concurrent_processes_get_unique_ids_and_lose_no_task(tmp_path, store):
+    Planner.open(tmp_path, "shared", create=True, **store).close()
+    procs = [subprocess.Popen([sys.executable, "-c", ADDER, str(tmp_path), "15", str(w), store.get("store", "")],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in range(6)]
     ids = []
     for proc in procs:
@@ -114,7 +121,7 @@ def test_concurrent_processes_get_unique_ids_and_lose_no_task(tmp_path):
         assert proc.returncode == 0, err
         ids += out.split()
     assert len(ids) == len(set(ids)) == 90  # every process got its own ids, decided under the lock
-    with Planner.open(tmp_path, "shared") as p:
+    with Planner.open(tmp_path, "shared", **store) as p:
         assert sorted(p.tasks()) == sorted(ids)
         assert {p.task(t)["title"] for t in ids} == {f"task {w}.{i}" for w in range(6) for i in range(15)}
 
