@@ -10,17 +10,11 @@ in a schema of its own. A commit is durable on return (``synchronous_commit=on``
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import psycopg
-from eventsourcing.persistence import IntegrityError
 from psycopg import conninfo as pg_conninfo
 
 from eventstore.postgres.names import parse
-from stress.peers.eventsourcing_step import COUNTER_ID, Counter, CounterApp
-
-PAD = "x" * 100
+from stress.peers.eventsourcing_step import COUNTER_ID, Counter, CounterApp, EventsourcingCounterStep
 
 
 def env_for(store_url: str) -> dict[str, str]:
@@ -47,30 +41,12 @@ def create(store_url: str) -> None:
         app.close()
 
 
-class EventsourcingPgStep:
+class EventsourcingPgStep(EventsourcingCounterStep):
+    """:class:`~stress.peers.eventsourcing_step.EventsourcingCounterStep` (the same read, decide,
+    save-at-the-expected-version step) on the library's PostgreSQL recorder."""
+
     def __init__(self, store_url: str, worker_id: int):
-        self.worker_id = worker_id
-        self.app = CounterApp(env=env_for(store_url))
-        self.conflicts = 0
-
-    def warm_up(self) -> None:
-        self.app.repository.get(COUNTER_ID)
-
-    def step(self) -> float:
-        start = time.perf_counter()
-        get, save = self.app.repository.get, self.app.save
-        while True:
-            counter: Any = get(COUNTER_ID)
-            counter.increment(n=counter.n + 1, by=self.worker_id, pad=PAD)
-            try:
-                save(counter)
-                break
-            except IntegrityError:
-                self.conflicts += 1
-        return time.perf_counter() - start
-
-    def close(self) -> None:
-        self.app.close()
+        super().__init__(store_url, worker_id, env=env_for(store_url))
 
 
 def check(store_url: str, steps: int) -> list[str]:

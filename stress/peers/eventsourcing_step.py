@@ -87,9 +87,9 @@ def create(db_path: str | Path) -> None:
 class EventsourcingCounterStep:
     """One worker's handle: its own application; ``step()`` as the module docstring shows."""
 
-    def __init__(self, path: str, worker_id: int):
+    def __init__(self, path: str, worker_id: int, env: dict[str, str] | None = None):
         self.worker_id = worker_id
-        self.app = CounterApp(env=env_for(path))
+        self.app = CounterApp(env=env_for(path) if env is None else env)  # (env: another recorder)
         self.conflicts = 0  # saves rejected because another process appended first
 
     def warm_up(self) -> None:
