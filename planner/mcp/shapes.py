@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any, NotRequired
+from typing import NotRequired
 
 from typing_extensions import TypedDict  # (pydantic reads typing.TypedDict only from Python 3.12)
 
-from planner.service.schema import AgentView, Checkpoint, Lease, Status, TaskView
+from planner.service.schema import AgentView, AnalysisFigures, Checkpoint, Lease, Status, TaskView
 
 
 class SessionStatus(Status):
@@ -37,19 +37,9 @@ class Checkpointed(TypedDict):
     lease: Lease | None
 
 
-class AnalysisView(TypedDict):
+class AnalysisView(AnalysisFigures):
     """:class:`planner.service.schema.Analysis`, with the parallel levels as widths (the full
     levels name every task: asked for with ``levels``)."""
 
-    tasks: int
-    leaves: int
-    total_effort: float
-    max_depth: int
-    critical_path: list[str]
-    critical_path_effort: float
     level_widths: list[int]
     levels: NotRequired[list[list[str]]]
-    bottlenecks: list[dict[str, Any]]
-    capabilities: dict[str, int]
-    remaining_effort: float
-    progress: float

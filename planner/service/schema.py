@@ -133,18 +133,23 @@ class Expiry(TypedDict):
     reason: str
 
 
-class Analysis(TypedDict):
+class AnalysisFigures(TypedDict):
+    """:class:`Analysis` without its parallel levels (which name every task)."""
+
     tasks: int
     leaves: int
     total_effort: float
     max_depth: int
     critical_path: list[str]
     critical_path_effort: float
-    levels: list[list[str]]
     bottlenecks: list[dict[str, Any]]
     capabilities: dict[str, int]
     remaining_effort: float
     progress: float
+
+
+class Analysis(AnalysisFigures):
+    levels: list[list[str]]
 
 
 class Replay(TypedDict, total=False):
