@@ -35,6 +35,7 @@ from typing import Any, TextIO
 
 from stress.bench import BenchResult, RunOptions
 from stress.bench.figures import spread
+from stress.bench.log_bench import WorkerReport  # (the same report: latencies and completions per worker)
 from stress.bench.stats import LatencySummary, fmt, format_table
 from stress.bench.windows import run_workers
 
@@ -42,15 +43,6 @@ PROCS = 20
 STARTUP_TIMEOUT_S = 120.0
 #: tasks per second of a claim-cycle window: more than 20 workers can finish in any window measured here
 TASKS_PER_SECOND = {"ours-cycle": 600, "sql-cycle": 6000}
-
-
-@dataclass
-class Report:
-    worker_id: int
-    latencies: list[float] = field(default_factory=list)
-    completions: list[float] = field(default_factory=list)
-    start: float = 0.0
-    error: str | None = None
 
 
 # -- the steppers (built in the child) -------------------------------------------------------
@@ -144,7 +136,7 @@ def _in_schema(parsed: Any) -> str:
 
 
 def _worker(kind: str, url: str, worker_id: int, duration: float, barrier, results) -> None:
-    report = Report(worker_id)
+    report = WorkerReport(worker_id)
     try:
         stepper = STEPPERS[kind](url, worker_id)
         try:
