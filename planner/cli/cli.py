@@ -454,7 +454,7 @@ def _open(args: Any, create: bool = False):
 
 
 def _store(args: Any) -> dict[str, Any]:
-    """``store=`` for the service when ``--store``/``PLANNER_STORE`` names one (embedded, then)."""
+    """``store=`` for the service when ``--store``/``PLANNER_STORE`` names one (served only by a server of that store)."""
     return {"store": args.store} if getattr(args, "store", None) else {}
 
 
@@ -467,7 +467,7 @@ def _run(args: Any) -> tuple[int, Any, Any]:
     if args.command == "serve":
         from planner.server.server import serve
 
-        return serve(args.home, http=args.http), None, lambda: None
+        return serve(args.home, http=args.http, store=args.store), None, lambda: None
     if args.command == "server":
         return _server(args)
     if args.command == "init":
@@ -563,7 +563,8 @@ def _server(args: Any) -> tuple[int, Any, Any]:
         if info is None:
             return 1, None, lambda: print(f"no planner server serves {args.home}")
         return 0, info, lambda: print(f"serving {info['home']} (pid {info['pid']}, socket {info['socket']}, up "
-                                      f"{info['uptime']:.0f} s): {', '.join(info['projects']) or 'no project open yet'}")
+                                      f"{info['uptime']:.0f} s{', store ' + info['store'] if info.get('store') else ''}): "
+                                      f"{', '.join(info['projects']) or 'no project open yet'}")
     stopped = stop_server(args.home)
     return 0, {"stopped": stopped}, lambda: print(f"stopped the server (pid {stopped})" if stopped
                                                   else f"no planner server serves {args.home}")

@@ -32,6 +32,14 @@ second server on the home refuses with a clear message; a ``server.json`` or soc
 left by a killed server is detected (the lock is free) and replaced. SIGTERM or
 Ctrl-C: stop accepting, answer what was read (its group flushed), close, exit 0.
 ``kill -9`` loses nothing acknowledged (acknowledged means durable).
+
+Store: the home's files, or the store named by ``planner --store URL serve`` (or
+``PLANNER_STORE``); the home then holds only the server's files (lock, ``server.json``,
+socket), and ``server.json`` names the store (password masked) so that only clients of
+that same store are served (:func:`planner.service.wire.store_key`). On a PostgreSQL
+store, several servers, each with its own home (on its own machine), may serve one
+project: each decides under the project's row lock after folding what the others
+appended, as beside embedded writers (``docs/postgresql.md``, "Several servers on one project").
 """
 
 from __future__ import annotations
@@ -88,7 +96,7 @@ class _Hosted:
 
     def __init__(self, server: Server, project: str):
         self.project = project
-        self.service = Service.open(server.home, project)
+        self.service = Service.open(server.home, project, **({"store": server.store} if server.store else {}))
         self.planner = self.service.planner
         # a snapshot of the whole graph stalls the group that takes it (~25 ms at 6k tasks): under
         # load one every 1,000 events took 15% of the server's time; every 10,000 keeps a restart short
@@ -109,8 +117,10 @@ class _Hosted:
 class Server:
     """The server of one home; :func:`serve` runs it in the foreground (see the module docstring)."""
 
-    def __init__(self, home: os.PathLike | str, log: Callable[[str], None] | None = None, http: str | None = None):
+    def __init__(self, home: os.PathLike | str, log: Callable[[str], None] | None = None, http: str | None = None,
+                 store: str | None = None):
         self.home = Path(home).resolve()
+        self.store = store  # the store it serves (a name for open_store), or None: the home's files
         self.http = http  # the dashboard's [HOST:]PORT (planner.web), or None
         self.dashboard: Any = None
         self.stopping = threading.Event()
@@ -128,6 +138,8 @@ class Server:
     # -- start and stop ------------------------------------------------------------
     def start(self) -> None:
         """Take the home's server lock, replace a dead server's files, listen."""
+        if self.store is not None:  # (the projects are elsewhere: the home is only the server's files)
+            self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not self.home.is_dir():
             raise DomainError(f"{self.home} is not a planner home (no such directory): create a project first "
                               "with `planner init`")
@@ -154,6 +166,8 @@ class Server:
         self._listener = listener
         info = {"pid": os.getpid(), "socket": os.fspath(self.socket_path), "started": self.started,
                 "home": os.fspath(self.home)}
+        if self.store is not None:
+            info["store"] = wire.store_key(self.store)
         from eventstore.fsutil import atomic_write
 
         atomic_write(self.home / wire.INFO_NAME, json.dumps(info).encode())
@@ -165,7 +179,8 @@ class Server:
             except BaseException:
                 self.shutdown()
                 raise
-        self.log(f"serving {self.home} on {self.socket_path} (pid {os.getpid()})")
+        on = f" from {wire.store_key(self.store)}" if self.store is not None else ""
+        self.log(f"serving {self.home} on {self.socket_path} (pid {os.getpid()}){on}")
 
     def serve_forever(self) -> None:
         """The loop of the module docstring, until :meth:`stop_soon` (or SIGTERM through :func:`serve`)."""
@@ -390,7 +405,8 @@ class Server:
         with self._projects_lock:
             projects = sorted(self.projects)
         return {"pid": os.getpid(), "socket": os.fspath(self.socket_path), "home": os.fspath(self.home),
-                "projects": projects, "uptime": round(time.time() - self.started, 3)}
+                "projects": projects, "uptime": round(time.time() - self.started, 3),
+                "store": wire.store_key(self.store)}
 
 
 def _ok_reply(ident: Any, result: Any, events: list[Any] | None = None) -> bytes:
@@ -404,17 +420,20 @@ def _error_reply(ident: Any, exc: BaseException) -> bytes:
     return orjson.dumps({"id": ident, "error": wire.encode_error(exc)}, default=str) + b"\n"
 
 
-def serve(home: os.PathLike | str, ready: Callable[[Server], None] | None = None, http: str | None = None) -> int:
+def serve(home: os.PathLike | str, ready: Callable[[Server], None] | None = None, http: str | None = None,
+          store: str | None = None) -> int:
     """Run the server of ``home`` in the foreground until SIGTERM or Ctrl-C; exit status 0. With
-    ``http`` (``[HOST:]PORT``), the dashboard too (:mod:`planner.web`)."""
-    server = Server(home, http=http)
-    server.start()
+    ``http`` (``[HOST:]PORT``), the dashboard too (:mod:`planner.web`); with ``store``, its
+    projects are that store's, not the home's files."""
+    server = Server(home, http=http, store=store)
 
     def stop(signum: int, frame: Any) -> None:
         server.stop_soon()
 
+    # before start() says "serving": a SIGTERM right after that line is a clean stop, not a kill
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    server.start()
     if ready is not None:
         ready(server)
     try:

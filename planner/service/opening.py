@@ -27,9 +27,12 @@ def open_service(home: os.PathLike | str | None, project: str, create: bool = Fa
     """The service of ``project``: a :class:`~planner.service.remote.RemoteService` (the same
     methods, results and errors) when ``planner serve`` serves ``home``, unless ``server=False``,
     ``PLANNER_NO_SERVER=1`` (the CLI's ``--no-server``), or options only an embedded engine takes
-    (``create``, a clock, store options); else the embedded :class:`~planner.service.service.Service`.
+    (``create``, a clock, durability and other store options); else the embedded
+    :class:`~planner.service.service.Service`. ``store``: served only by a server of ``home``
+    that serves that same store (``planner --store URL serve``; :func:`wire.store_key`),
+    embedded otherwise, as without a store a server of the home's own files serves.
     ``server=True``: a server must serve the home (DomainError otherwise)."""
-    if server is not False and home is not None and not create and set(options) <= {"journal"} \
+    if server is not False and home is not None and not create and set(options) <= {"journal", "store"} \
             and (server or not wire.server_disabled()):
         from planner.service.remote import RemoteService
 
@@ -37,5 +40,8 @@ def open_service(home: os.PathLike | str | None, project: str, create: bool = Fa
         if client is not None:
             return client
         if server:
-            raise DomainError(f"no planner server serves {home}: start one with `planner serve --home {home}`")
+            key = wire.store_key(options.get("store"))
+            store = f" --store {key}" if key else ""
+            raise DomainError(f"no planner server serves {home}{' on ' + key if key else ''}: start one with "
+                              f"`planner --home {home}{store} serve`")
     return service_class().open(home, project, create=create, **options)

@@ -45,13 +45,15 @@ class RemoteService:
         self._embedded = embedded  # () -> the Service class: its methods are this client's, its open() the fallback
         self.journal = journal  # planner.engine.journal.Journal, when asked for
         self.served = True
+        self._store = wire.store_key(self._local_options.get("store"))  # (a new server must serve it too)
 
     @classmethod
     def connect(cls, home: os.PathLike | str, project: str, embedded: Any, journal: os.PathLike | str | None = None,
                 **local_options: Any) -> RemoteService | None:
         """A client of the server of ``home`` on ``project``, or None when no server runs there
-        (no ``server.json``, or nobody listening: a file left by a killed server)."""
-        sock = _dial(home)
+        (no ``server.json``, or nobody listening: a file left by a killed server), or when that
+        server serves another store than ``local_options``' ``store`` (None: the home's files)."""
+        sock = _dial(home, wire.store_key(local_options.get("store")))
         if sock is None:
             return None
         opened = None
@@ -99,7 +101,7 @@ class RemoteService:
         return message.get("ok"), message.get("events") or []
 
     def _reconnect(self) -> bool:
-        sock = _dial(self.home)
+        sock = _dial(self.home, self._store)
         if sock is None:
             return False
         self._close_socket()
@@ -160,10 +162,15 @@ class RemoteService:
         self.close()
 
 
-def _dial(home: os.PathLike | str) -> socket.socket | None:
-    """A connection to the server of ``home``, or None when nothing listens there."""
+#: :func:`_dial`'s default: whichever store the server serves (``planner server status`` and ``stop``)
+ANY_STORE: Any = object()
+
+
+def _dial(home: os.PathLike | str, store: str | None = ANY_STORE) -> socket.socket | None:
+    """A connection to the server of ``home``, or None when nothing listens there, or when it
+    serves another store than ``store`` (a :func:`wire.store_key`)."""
     info = wire.read_info(home)
-    if info is None:
+    if info is None or (store is not ANY_STORE and info.get("store") != store):
         return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

@@ -20,6 +20,9 @@ lives in the home when the path fits a Unix socket's 107 bytes, otherwise in a
 private directory under ``/tmp``. Both are created by the server, which holds
 ``<home>/server.lock`` (flock) for as long as it runs, so a second server on the
 same home, or a stale file left by a killed one, is told apart from a live one.
+It also says which store the server serves (``"store"``, :func:`store_key`: absent for the
+home's own files): a client is served only when it names the same store, so several
+servers, each on its own home (machine), can serve one PostgreSQL project.
 """
 
 from __future__ import annotations
@@ -70,6 +73,23 @@ def read_info(home: os.PathLike | str) -> dict[str, Any] | None:
         return orjson.loads((Path(home) / INFO_NAME).read_bytes())
     except (FileNotFoundError, NotADirectoryError, ValueError):  # (orjson.JSONDecodeError is a ValueError)
         return None
+
+
+def store_key(store: os.PathLike | str | None) -> str | None:
+    """How ``server.json`` names the store a server serves (``"store"``), and what a client's own
+    store is compared with: None for the home's file store (no ``--store``); a PostgreSQL URL
+    with its password masked (the password does not change which store it is, and the file
+    must not hold it); a file store as its absolute path. Only equal keys go to the server:
+    a client of a different store stays embedded, which is always safe."""
+    if store is None:
+        return None
+    text = os.fspath(store)
+    if "://" in text:
+        from eventstore.postgres.names import is_postgres, mask
+
+        if is_postgres(text):
+            return mask(text)
+    return "file:" + os.fspath(Path(text[len("file:"):] if text.startswith("file:") else text).resolve())
 
 
 def server_disabled() -> bool:
