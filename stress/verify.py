@@ -1,7 +1,8 @@
 """The verification every stress runner ends with: independent of the engine's own code path.
 
 It reads the segment files itself (``open``, split on newlines, ``zlib.crc32``,
-``json.loads``; nothing from :mod:`eventstore`), and checks:
+``json.loads``; nothing from :mod:`eventstore`), or a PostgreSQL store's tables with
+plain SQL (:func:`read_postgres_log`: not the store's reader), and checks:
 
 * I1: every line is a whole record whose CRC-32 matches, and seqs run 1, 2, 3, ...
   across segments with no gap or repeat; multi-record batches are whole
@@ -70,6 +71,37 @@ def read_raw_log(log_dir: Path) -> RawLog:
                 raw.torn_tail = tail
             else:
                 raw.problems.append(f"{name}: a sealed segment ends with {tail} bytes of a partial record")
+    _check_batches(raw)
+    return raw
+
+
+def read_postgres_log(name: str, project: str) -> RawLog:
+    """Every record of ``project`` in the PostgreSQL store ``name``, read with plain SQL (not the
+    store's reader), checked for I1: seqs contiguous from 1, the recorded end the last record.
+    ``end`` as in the files: a multi-record batch's last seq, absent on a batch of one."""
+    import psycopg
+
+    from eventstore.postgres.names import parse
+
+    store = parse(name)
+    with psycopg.connect(store.conninfo, autocommit=True) as conn:
+        rows = conn.execute(f'SELECT seq, id, type, ts, cmd, batch_end, data::text FROM "{store.schema}".events '
+                            "WHERE project = %s ORDER BY seq", (project,)).fetchall()
+        row = conn.execute(f'SELECT last_seq FROM "{store.schema}".projects WHERE name = %s', (project,)).fetchone()
+    raw = RawLog()
+    if row is None:
+        raw.problems.append(f"no project {project!r} in {store.shown}")
+        return raw
+    prev_end = 0
+    for expected, (seq, rid, typ, ts, cmd, end, data) in enumerate(rows, 1):
+        if seq != expected:
+            raw.problems.append(f"seq {seq}, expected {expected}")
+        single = end == seq and prev_end != end  # (the store records every batch's end, even of one)
+        raw.records.append({"seq": seq, "id": rid, "type": typ, "ts": ts, "cmd": cmd,
+                            **({} if single else {"end": end}), "data": json.loads(data)})
+        prev_end = end
+    if row[0] != len(rows):
+        raw.problems.append(f"the recorded end {row[0]} is not the last record {len(rows)}")
     _check_batches(raw)
     return raw
 
@@ -144,8 +176,12 @@ class Audit:
 
 
 def audit(home: os.PathLike | str, project: str, journals: Iterable[Path] = ()) -> Audit:
-    """Verify the log of ``project`` under ``home`` and the runners' ``journals`` against it."""
-    raw = read_raw_log(Path(home) / "projects" / project / "log")
+    """Verify the log of ``project`` under ``home`` (or in the PostgreSQL store that ``home``
+    names: ``postgresql://...``) and the runners' ``journals`` against it."""
+    if str(home).startswith(("postgresql://", "postgres://")):
+        raw = read_postgres_log(str(home), project)
+    else:
+        raw = read_raw_log(Path(home) / "projects" / project / "log")
     result = Audit(records=len(raw.records), torn_tail=raw.torn_tail, problems=list(raw.problems))
     model = result.model = Model()
     try:
@@ -193,11 +229,11 @@ def _matches(want: dict[str, Any], record: dict[str, Any]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m stress.verify HOME PROJECT [JOURNAL ...]``: print the audit; exit 1 on a problem."""
+    """``python -m stress.verify HOME|STORE_URL PROJECT [JOURNAL ...]``: print the audit; exit 1 on a problem."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m stress.verify", description=__doc__.splitlines()[0])
-    parser.add_argument("home")
+    parser.add_argument("home", help="the planner home (its files), or a postgresql:// store's URL")
     parser.add_argument("project")
     parser.add_argument("journals", nargs="*", type=Path, help="journals of acknowledged commands (planner work "
                                                                  "--journal-dir writes them)")

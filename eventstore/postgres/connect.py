@@ -7,12 +7,19 @@ connection ever sits idle in a transaction holding locks.
 
 from __future__ import annotations
 
+import logging
+
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
 from ..errors import InvalidArgumentError
 from .errors import StoreUnavailableError
 from .names import StoreName
+
+# psycopg logs the errors it ignores while one propagates (a pipeline ended by a lost connection)
+# as multi-line warnings, which Python prints to stderr when nothing is configured: the one-line
+# error we raise says it already. (A program that configures logging still gets them.)
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 #: seconds to wait for the server before giving up (libpq's connect_timeout, unless the URL sets one)
 CONNECT_TIMEOUT_S = 10

@@ -369,6 +369,10 @@ class PostgresStore(SnapshotMethods):
                             self._write(conn, tx)
                         phase = "committing"
                 except psycopg.Error:
+                    if not (conn.broken or conn.closed) and conn.pgconn.pipeline_status:
+                        # a pipeline the failure left busy ("cannot exit pipeline mode while busy": the
+                        # server went away mid-pipeline): the connection is unusable, as good as lost
+                        conn.close()
                     # the connection died while the writes or the COMMIT were under way: find out
                     if not (tx is not None and tx._buffer and phase in ("writing", "committing")
                             and (conn.broken or conn.closed) and self._resolve(tx)):
@@ -381,7 +385,14 @@ class PostgresStore(SnapshotMethods):
                     tx._unflushed = True
                     if not defer_flush:
                         phase = "flushing"
-                        tx.flush()
+                        try:
+                            tx.flush()
+                        except EventStoreError:
+                            # committed, but the caller is told it failed: it must see these records
+                            # again (its next transaction hands them over), or its state misses them
+                            if self._collect and self._pos == tx.last_seq:
+                                self._pos = tx._base
+                            raise
             except psycopg.Error as exc:
                 if collect and not handed:
                     self._unseen = records + self._unseen
@@ -420,6 +431,7 @@ class PostgresStore(SnapshotMethods):
         try:
             fresh = connect(self.store, self.durability)
         except EventStoreError:
+            self._unknown = True  # (no server to ask: the outcome is unknown, not "nothing written")
             return False
         self._conn = fresh  # (the old one is dead: the handle goes on with this one)
         try:

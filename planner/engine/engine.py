@@ -43,6 +43,7 @@ from typing import Any
 import orjson
 
 from eventstore import CorruptSnapshotWarning, InvalidArgumentError, LogNotFoundError, Record, Store, open_store
+from eventstore.errors import EventStoreError
 from eventstore.store import check_project_name
 from planner.domain.errors import DomainError, ProjectNotFound, UnknownTask
 from planner.domain.trusted import fold_event
@@ -77,6 +78,7 @@ class Planner(PlannerCommands):
         self._lock = threading.RLock()  # one fold/decide/read of the graph at a time (see the module doc)
         self.journal: Any = None  # planner.engine.journal.Journal: acknowledged commands, when asked for
         self._group: Group | None = None  # the group open in :meth:`group`, if any
+        self._stale = False  # a failed group's events are in the graph, not the store: rebuild it first
 
     @property
     def snapshot_every(self) -> int:
@@ -212,7 +214,7 @@ class Planner(PlannerCommands):
             with self._lock:
                 # fold what others appended before taking the store's lock, so that the work
                 # inside it (only what arrives meanwhile) does not grow with the number of writers
-                self._fold(self.log.catch_up())
+                self._catch_up()
                 with self.log.transaction() as tx:
                     self._fold(tx.records)
                     done = tx.seen(command.command_id) if command.command_id is not None else None
@@ -270,7 +272,7 @@ class Planner(PlannerCommands):
         arrived during the last flush in one group.
         """
         with self._lock:
-            self._fold(self.log.catch_up())  # (before the store's lock: see execute)
+            self._catch_up()  # (before the store's lock: see execute)
             group: Group | None = None
             try:
                 with self.log.transaction(defer_flush=True) as tx:
@@ -283,7 +285,10 @@ class Planner(PlannerCommands):
                         self._group = None
             except BaseException:
                 if group is not None and group.wrote:  # the graph holds events the store does not: rebuild it
-                    self._reload()
+                    try:
+                        self._reload()
+                    except EventStoreError:  # (the store is down too: rebuild before the next read or write)
+                        self._stale = True
                 raise
         tx.flush()  # (a failure: the store is broken, and every later write of this handle fails too)
         if group.wrote:
@@ -339,7 +344,7 @@ class Planner(PlannerCommands):
         Nothing to do inside this thread's open group: it holds the store's lock, and folded first."""
         with self._lock:
             if self._in_group() is None:
-                self._fold(self.log.catch_up())
+                self._catch_up()
 
     def _in_group(self) -> Group | None:
         """The group this thread has open, if any (another thread's group: it holds our lock)."""
@@ -350,6 +355,14 @@ class Planner(PlannerCommands):
         """Fold records read from the store (those already folded are skipped)."""
         with self._lock:
             self._fold(records)
+
+    def _catch_up(self) -> None:
+        """Fold what others appended since; first rebuild the graph if a failed group left it
+        ahead of the store (its reload failed then). Under ``_lock``."""
+        if self._stale:
+            self._reload()
+            self._stale = False
+        self._fold(self.log.catch_up())
 
     def _fold(self, records: Iterable[Record]) -> None:
         graph = self.graph

@@ -116,11 +116,12 @@ def decode_error(error: dict[str, Any]) -> BaseException:
     An error of a class the client does not know becomes a DomainError subclass of that name,
     so that ``type(exc).__name__`` and the message are still the server's."""
     import eventstore.errors as store_errors
+    import eventstore.postgres.errors as pg_errors  # (no psycopg import: the classes only)
     from planner.domain import errors as domain_errors
     from planner.domain import transitions
 
     name, message = error.get("type", "Error"), error.get("message", "")
-    cls = next((getattr(m, name) for m in (domain_errors, transitions, store_errors)
+    cls = next((getattr(m, name) for m in (domain_errors, transitions, store_errors, pg_errors)
                 if isinstance(getattr(m, name, None), type) and issubclass(getattr(m, name), Exception)), None)
     if cls is None:
         cls = type(name, (domain_errors.DomainError,), {})

@@ -180,3 +180,24 @@ def test_after_a_lost_connection_the_outcome_is_found_by_the_first_records_id(st
     assert store._resolve(SimpleNamespace(_base=0, _buffer=[("someone else's", "t", None, "{}")])) is False
     assert store._resolve(SimpleNamespace(_base=2, _buffer=[(first.id, "t", None, "{}")])) is False  # not written
     assert not store._unknown and store.last_seq == 2  # (and the handle goes on, on the new connection)
+
+
+def test_an_append_whose_flush_failed_is_handed_over_by_the_next_transaction(store, monkeypatch):
+    """Committed, but the caller was told it failed (a server restart during the flush): its next
+    transaction hands the records over, so that the caller's state does not miss them."""
+    from eventstore.postgres import ConnectionLostError
+
+    with store.transaction() as tx:
+        assert tx.records == []
+        tx.append([ev(i=0)])
+
+    def lost():
+        raise ConnectionLostError("somewhere", "p", "flushing an append to", "gone", committed=None)
+
+    monkeypatch.setattr(store, "_flush", lost)
+    with pytest.raises(ConnectionLostError), store.transaction() as tx:
+        tx.append([ev(i=1)], idempotency_key="k1")
+    monkeypatch.undo()
+    with store.transaction() as tx:
+        assert [r.cmd for r in tx.records] == ["k1"]  # committed: handed over, not skipped
+        assert tx.seen("k1") is not None  # and a retry with its key is a duplicate
