@@ -334,6 +334,7 @@ class TaskGraph:
             node.state = state_of(state)
             tasks[node.id] = node
             add_task(node.id, node.parent)
+            graph._count_number(node.id)  # (not stored: derived from the ids as they load)
         add_edge = graph.index.add_edge
         for a, b in snap["edges"]:
             add_edge(a, b)
@@ -345,8 +346,6 @@ class TaskGraph:
                     keys.append(node.ready_key())
         graph.counts = counts
         graph.ready = SortedList(keys)
-        for task in tasks:  # (not stored: O(n) here, beside the O(n log n) above)
-            graph._count_number(task)
         return graph
 
     def _count_number(self, task: str) -> None:

@@ -54,8 +54,3 @@ def first_line(exc: BaseException) -> str:
         if line.strip():
             return line.strip().rstrip(".")
     return type(exc).__name__
-
-
-def is_connection_error(exc: BaseException) -> bool:
-    """True when ``exc`` means the connection is gone (not a refusal of one statement)."""
-    return isinstance(exc, psycopg.OperationalError) and not isinstance(exc, psycopg.errors.QueryCanceled)

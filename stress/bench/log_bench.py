@@ -234,7 +234,7 @@ def _worker(kind: str, path: str, worker_id: int, duration: float, barrier, resu
         try:
             stepper.warm_up()
             barrier.wait(STARTUP_TIMEOUT_S)
-            _step_for(stepper, duration, report)
+            step_for(stepper, duration, report)
         finally:
             stepper.close()
     except BaseException:
@@ -243,7 +243,8 @@ def _worker(kind: str, path: str, worker_id: int, duration: float, barrier, resu
     results.put(report)
 
 
-def _step_for(stepper: Stepper, duration: float, report: WorkerReport) -> None:
+def step_for(stepper: Stepper, duration: float, report: WorkerReport) -> None:
+    """Step until ``duration`` seconds have passed, each step's latency and completion into ``report``."""
     latencies, completions = report.latencies, report.completions
     step, now = stepper.step, time.monotonic
     report.start = now()

@@ -35,7 +35,7 @@ from typing import Any, TextIO
 
 from stress.bench import BenchResult, RunOptions
 from stress.bench.figures import spread
-from stress.bench.log_bench import WorkerReport  # (the same report: latencies and completions per worker)
+from stress.bench.log_bench import WorkerReport, step_for  # (the same window loop and report)
 from stress.bench.stats import LatencySummary, fmt, format_table
 from stress.bench.windows import run_workers
 
@@ -142,14 +142,7 @@ def _worker(kind: str, url: str, worker_id: int, duration: float, barrier, resul
         try:
             stepper.warm_up()
             barrier.wait(STARTUP_TIMEOUT_S)
-            report.start = time.monotonic()
-            deadline = report.start + duration
-            while True:
-                report.latencies.append(stepper.step())
-                done = time.monotonic()
-                report.completions.append(done)
-                if done >= deadline:
-                    break
+            step_for(stepper, duration, report)
         finally:
             stepper.close()
     except BaseException:
