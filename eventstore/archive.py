@@ -1,6 +1,10 @@
 """The git archive of a log: every batch, byte for byte, in a bare git repository.
 
-One bare repository per log, written with dulwich (no ``git`` binary needed)::
+One bare repository per log, written with dulwich (no ``git`` binary needed), beside a
+file store's log or, for a store without files (PostgreSQL), in a directory its caller
+names (``Archive(store, directory=...)``); such a store's records are read through the
+storage protocol and encoded exactly as the file log writes them, so the archive of the
+same records holds the same bytes whichever store kept them::
 
     <log dir>/archive.git/                  bare repository, branch refs/heads/main
         events/<NNNNNN>/<MMM>-<first>-<last>.jsonl
@@ -39,7 +43,8 @@ Guarantees:
   while reading).
 * **Byte-identical**: the lines are read back from the segment files (never
   re-encoded) and each is checked against the verified record of the same seq
-  (seq and checksum) before it is written.
+  (seq and checksum) before it is written. Through the protocol, each batch
+  is sealed again as the file log seals it (:func:`eventstore.batches.batch_lines`).
 * **Concurrent committers**: :meth:`Archive.commit` takes a non-blocking
   ``flock`` on ``archive.lock``; a second committer returns None at once. The
   kernel releases a dead owner's flock, and under the lock any git
@@ -83,12 +88,14 @@ from dulwich.objects import Blob, Commit, ShaFile, Tag, Tree
 from dulwich.refs import check_ref_format
 from dulwich.repo import Repo
 
+from .batches import batch_lines, read_batches
 from .errors import EventStoreError, InvalidArgumentError
 from .fsutil import fsync_dir
 from .log import EventLog
 from .reader import LogReader
 from .record import Record, sealed
 from .segments import fast_batch_end, fast_seq, segment_name
+from .store import Store
 
 REPO_NAME = "archive.git"
 LOCK_NAME = "archive.lock"
@@ -181,7 +188,7 @@ class _Head(NamedTuple):
 class _Batch(NamedTuple):
     records: list[Record]
     raw: bytes
-    position: tuple[int, int]
+    position: tuple[int, int] | None  # where it ends in the file log (None: read through the protocol)
 
 
 def default_describe(records: list[Record]) -> tuple[str, str]:
@@ -215,20 +222,22 @@ class Archive:
 
     def __init__(
         self,
-        log: EventLog,
+        log: Store,
         render: Render | None = None,
         describe: Describe | None = None,
         *,
         fsync: bool = True,
+        directory: os.PathLike | str | None = None,
     ):
-        if getattr(log, "path", None) is None:  # (another backend: the archive is a power of the file store)
-            where = getattr(log, "where", log.name)  # (a PostgreSQL store's name, its password masked)
-            raise EventStoreError(f"the git archive is kept beside a file store's log; {where} is not one "
-                                  "(the PostgreSQL store keeps its history in the database)")
+        if directory is None:
+            if getattr(log, "path", None) is None:
+                where = getattr(log, "where", log.name)  # (a PostgreSQL store's name, its password masked)
+                raise InvalidArgumentError(f"{where} keeps no files: name the directory to keep its git archive in")
+            directory = log.path
         self.log = log
         self.pack_every = PACK_EVERY
-        self.path: Path = Path(log.path) / REPO_NAME
-        self.lock_path: Path = Path(log.path) / LOCK_NAME
+        self.path: Path = Path(directory) / REPO_NAME
+        self.lock_path: Path = Path(directory) / LOCK_NAME
         self.render = render
         self.describe = describe or default_describe
         self.fsync = fsync
@@ -236,6 +245,11 @@ class Archive:
 
     def __enter__(self) -> Archive:
         return self
+
+    @property
+    def _where(self) -> str:
+        """The archived log, for messages: its directory, or the store's name (password masked)."""
+        return str(getattr(self.log, "path", None) or getattr(self.log, "where", self.log.name))
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -259,6 +273,15 @@ class Archive:
         """The newest commit, or None. O(1) in history."""
         head = self._head()
         return None if head is None else head.info
+
+    def commit_of(self, rev: str | None = None) -> CommitInfo:
+        """The commit ``rev`` names (a tag name, ``main``/``HEAD``, a full ref name or a commit id;
+        None: the head). Raises :class:`EmptyArchiveError` or :class:`UnknownRevisionError`. O(1)."""
+        repo = self._repo()
+        sha = None if repo is None else self._resolve(repo, rev)
+        if repo is None or sha is None:
+            raise EmptyArchiveError(self.path, "the archive has no commit yet")
+        return self._parse(self._commit(repo, sha)).info
 
     def history(self, limit: int | None = None) -> list[CommitInfo]:
         """The commits, newest first (at most ``limit``). O(commits returned)."""
@@ -374,7 +397,7 @@ class Archive:
             end = self.log.last_seq
             if end < archived:
                 raise ArchiveDivergedError(
-                    self.path, f"the archive ends at seq {archived} but the log ({self.log.path}) ends at seq "
+                    self.path, f"the archive ends at seq {archived} but the log ({self._where}) ends at seq "
                     f"{end}: it was cut (a repair?); restore its tail from the archive (records_at)")
             if end - archived < (1 if force else min_events):
                 return None
@@ -432,6 +455,8 @@ class Archive:
     # -- the commit's steps ----------------------------------------------------
     def _collect(self, head: _Head | None, max_events: int | None) -> _Batch:
         """The whole batches after the head: verified records and their raw bytes. O(batch)."""
+        if not isinstance(self.log, EventLog):
+            return self._collect_through_protocol(head, max_events)
         from_seq = 1 if head is None else head.info.last_seq + 1
         reader = self._position(head, from_seq)
         records: list[Record] = []
@@ -456,6 +481,30 @@ class Archive:
         finally:
             reader.close()
         return self._bytes(records, pieces, max_events)
+
+    def _collect_through_protocol(self, head: _Head | None, max_events: int | None) -> _Batch:
+        """The whole batches after the head, read through the storage protocol and encoded as the
+        file log encodes them (:func:`~eventstore.batches.batch_lines`): the same bytes a file
+        store's archive holds for the same records. O(batch); the record at the head's seq is
+        checked to be the archived one first (else ArchiveDivergedError)."""
+        from_seq = 1 if head is None else head.info.last_seq + 1
+        if head is not None:
+            last = next(iter(self.log.read(head.info.last_seq, head.info.last_seq)), None)
+            if last is None:
+                raise ArchiveDivergedError(self.path, f"the archive ends at seq {head.info.last_seq} but "
+                                           f"{self.log.name} has no record there: it was replaced")
+            self._check_same(last, head)
+        records: list[Record] = []
+        chunks: list[bytes] = []
+        for batch in read_batches(self.log, self.log.last_seq, from_seq):
+            if batch[0].seq != from_seq + len(records):
+                raise ArchiveDivergedError(self.path, f"the batch at seq {batch[0].seq} does not start right "
+                                           f"after seq {from_seq + len(records) - 1}")
+            records += batch
+            chunks.append(batch_lines(batch))
+            if max_events is not None and len(records) >= max_events:
+                break
+        return _Batch(records, b"".join(chunks), None)
 
     def _position(self, head: _Head | None, from_seq: int) -> LogReader:
         """A reader at the batch that starts at ``from_seq``, having checked that the
@@ -565,8 +614,8 @@ class Archive:
         trailers = (
             f"Archived-Seqs: {first}..{last}\n"
             f"Archive-Commit: {number}\n"
-            f"Archive-Position: {batch.position[0]}:{batch.position[1]}\n"
-            f"Archived-Last-Id: {records[-1].id}\n"
+            + (f"Archive-Position: {batch.position[0]}:{batch.position[1]}\n" if batch.position else "")
+            + f"Archived-Last-Id: {records[-1].id}\n"
         )
         message = f"{summary}\n\n" + (f"{body}\n\n" if body else "") + trailers
         commit = Commit()

@@ -24,14 +24,10 @@ from dataclasses import asdict, dataclass
 from itertools import zip_longest
 from typing import Any
 
+from .batches import read_batches, write_batches
 from .errors import EventStoreError, InvalidArgumentError
-from .fsutil import fsync_dir, os_error, write_all
-from .log import EventLog
-from .record import Damage, Record, decode, prepare, seal
-from .segments import fast_batch_end, iter_lines, list_segments, segment_name
+from .record import Record
 from .store import Store, open_store
-
-_NO_LIMIT = 2**62  # the records were accepted by their store already
 
 
 class MigrateError(EventStoreError):
@@ -90,88 +86,6 @@ def migrate(source: str, target: str, project: str, **target_options: Any) -> Mi
     if written != end:
         raise MigrateError(f"wrote {written} records of {end}")
     return MigrateReport(project, _shown(source), _shown(target), end, counted.batches, snapshots, True)
-
-
-# -- batches in and out of each backend -------------------------------------------------
-def read_batches(store: Store, upto: int) -> Iterator[list[Record]]:
-    """Records 1..``upto`` of ``store``, grouped in the batches they were appended in."""
-    if isinstance(store, EventLog):
-        return _file_batches(store, upto)
-    from .postgres.copying import read_batches as pg_batches
-
-    return pg_batches(store, upto)
-
-
-def write_batches(store: Store, batches: Iterator[list[Record]]) -> int:
-    """Write ``batches`` (every field kept) into ``store``'s empty log; return the records written."""
-    if isinstance(store, EventLog):
-        return _write_file_batches(store, batches)
-    from .postgres.copying import write_batches as pg_write
-
-    return pg_write(store, batches)
-
-
-def _file_batches(log: EventLog, upto: int) -> Iterator[list[Record]]:
-    """Every line of the segments, checksum-checked (``decode``), grouped by its ``end``."""
-    expected, batch = 1, []
-    for segment in list_segments(log.log_dir):
-        fd = os.open(segment.path, os.O_RDONLY)
-        try:
-            for offset, line in iter_lines(fd, 0):
-                if expected > upto:
-                    return
-                try:
-                    record = decode(line, expected)
-                except Damage as damage:
-                    raise MigrateError(f"the source log is damaged in {segment.path} at byte {offset} (seq "
-                                       f"{expected}): {damage.reason}; run `planner restore` first") from None
-                batch.append(record)
-                expected += 1
-                end = fast_batch_end(line)
-                if end is None or end == record.seq:
-                    yield batch
-                    batch = []
-        finally:
-            os.close(fd)
-    if expected <= upto:
-        raise MigrateError(f"the source log {log.log_dir} ends at seq {expected - 1}, before seq {upto}")
-
-
-def _write_file_batches(log: EventLog, batches: Iterator[list[Record]]) -> int:
-    """Seal each record as the log's writer would (same seq, id, ts, cmd, batch end) and write the
-    lines into the empty log's segments, rolling at its segment size, under its append lock;
-    flushed (and the directory too) before the lock is released."""
-    lock = log._ensure_writer()
-    lock.acquire(log.lock_timeout)
-    try:
-        segments = list_segments(log.log_dir)
-        if len(segments) != 1 or segments[0].path.stat().st_size:
-            raise MigrateError(f"{log.path} is not empty: refusing to overwrite it")
-        path, size, last = segments[0].path, 0, 0
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        try:
-            for batch in batches:
-                end = batch[-1].seq if len(batch) > 1 else None
-                lines = [seal(r.seq, r.ts.encode(), prepare(i, {"type": r.type, "data": r.data}, r.id, r.cmd,
-                                                             _NO_LIMIT), end) for i, r in enumerate(batch)]
-                data = b"".join(lines)
-                write_all(fd, data)
-                size, last = size + len(data), batch[-1].seq
-                if size >= log.segment_bytes:  # roll as the writer does: flush, then the next segment
-                    os.fdatasync(fd)
-                    os.close(fd)
-                    path = log.log_dir / segment_name(last + 1)
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-                    size = 0
-            os.fdatasync(fd)
-        except OSError as exc:
-            raise os_error(exc, path, "copy records into") from None
-        finally:
-            os.close(fd)
-        fsync_dir(log.log_dir)
-        return last
-    finally:
-        lock.release()
 
 
 # -- the rest -------------------------------------------------------------------------------

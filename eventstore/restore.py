@@ -443,11 +443,9 @@ class _Restore:
 
 def _resolve(archive: Archive, rev: str) -> tuple[str, int]:
     """(commit id, last archived seq) of ``rev``; raises UnknownRevisionError."""
-    repo = archive._repo()
-    if repo is None:
+    if archive.head() is None:
         raise NoArchiveError(archive.path, "the archive has no commit yet")
-    sha = archive._resolve(repo, rev)
-    info = archive._parse(archive._commit(repo, sha)).info
+    info = archive.commit_of(rev)
     return info.sha, info.last_seq
 
 

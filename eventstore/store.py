@@ -14,8 +14,9 @@ postgres   ``postgresql://user@host/db?schema=NAME``        :class:`~eventstore.
 =========  ===============================================  =======================
 
 :func:`open_store` picks the backend from the name. Powers that only files have
-(repair, segments, quarantine, the byte-identical git archive, restore) stay on
-:class:`~eventstore.log.EventLog` and are reached only by code that is about files.
+(repair, segments, quarantine, restoring a damaged log in place) stay on
+:class:`~eventstore.log.EventLog` and are reached only by code that is about files. The
+git archive (:mod:`eventstore.archive`) reads any store through this protocol.
 
 The guarantees every backend gives (the conformance suite checks each one):
 

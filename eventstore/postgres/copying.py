@@ -24,13 +24,14 @@ _DATA_PREFIX = len(b',"data":')
 _NO_LIMIT = 2**62
 
 
-def read_batches(store: PostgresStore, upto: int) -> Iterator[list[Record]]:
-    """The records 1..``upto`` grouped in the batches they were committed in. O(records), in pages."""
+def read_batches(store: PostgresStore, upto: int, from_seq: int = 1) -> Iterator[list[Record]]:
+    """The records ``from_seq``..``upto`` grouped in the batches they were committed in (``from_seq``
+    starts a batch). O(records), in pages."""
     query = sql.SQL("SELECT seq, id, type, ts, cmd, batch_end, data::text FROM {}.events "
                     "WHERE project = %s AND seq > %s AND seq <= %s ORDER BY seq LIMIT %s").format(
         sql.Identifier(store.store.schema))
     batch: list[Record] = []
-    after = 0
+    after = from_seq - 1
     while after < upto:
         with store._session("copying") as conn:
             rows = conn.execute(query, (store.project, after, upto, PAGE)).fetchall()

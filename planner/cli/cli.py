@@ -288,7 +288,8 @@ def _agent_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     sub.add_parser("commit", parents=[common],
                             help="commit what is not archived yet to the project's git archive")
     restore = sub.add_parser("restore", parents=[common],
-                             help="rebuild a damaged log from the git archive plus the intact events after it")
+                             help="rebuild a damaged log from the git archive plus the intact events after it "
+                                  "(with a PostgreSQL --store: a lost project, from this home's archive)")
     restore.add_argument("--to", metavar="TAG|REV", help="go back to a recovery point (discards later events, "
                                                           "kept in quarantine; needs --yes)")
     restore.add_argument("--yes", action="store_true", help="confirm discarding the events after --to")
@@ -650,16 +651,23 @@ def _restore(args: Any) -> tuple[int, Any, Any]:
     """Restore (the log may be too damaged to open a planner on), then replay the result."""
     from pathlib import Path
 
+    from eventstore.postgres.names import is_postgres
     from eventstore.restore import restore
     from planner.domain.errors import ProjectNotFound
     from planner.engine.engine import home_store
     from planner.service.service import Service
 
-    path = Path(home_store(args.home)) / args.project
-    if not path.is_dir():
-        raise ProjectNotFound(args.project, str(args.home))
-    report = restore(path, to=args.to, confirm=args.yes)
-    with Service.open(args.home, args.project) as s:  # replays what the snapshots do not cover
+    if args.store and is_postgres(args.store):  # a store without files: rebuilt from this home's archive
+        from eventstore.rebuild import rebuild
+        from planner.engine.engine import archives_dir
+
+        report = rebuild(args.store, args.project, archives_dir(args.home, args.project), to=args.to, confirm=args.yes)
+    else:
+        path = Path(args.store or home_store(args.home)) / args.project
+        if not path.is_dir():
+            raise ProjectNotFound(args.project, str(args.home))
+        report = restore(path, to=args.to, confirm=args.yes)
+    with Service.open(args.home, args.project, store=args.store) as s:  # replays what snapshots do not cover
         verified = s.replay(verify=True)["verified"]
     payload = {**report.to_dict(), "verified": verified}
     return (0 if verified else 1), payload, lambda: print(f"{report}\nreplay: "
@@ -687,8 +695,12 @@ def _commit(s: Any, args: Any) -> tuple[int, Any, Any]:
 
 def _archive_of(s: Any) -> Any:
     from eventstore.archive import Archive
+    from planner.domain.errors import DomainError
 
-    return Archive(s.planner.log)  # the git archive is a power of the file store
+    planner = s.planner
+    if planner.archive_dir is None:  # (only a store without files opened without a home)
+        raise DomainError(f"project {planner.project!r} has no git archive here: open it with --home")
+    return Archive(planner.log, directory=planner.archive_dir)
 
 
 def _log(s: Any, args: Any) -> tuple[int, Any, Any]:

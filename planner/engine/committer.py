@@ -16,13 +16,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m planner.engine.committer")
     parser.add_argument("--store", required=True)
     parser.add_argument("--project", required=True)
+    parser.add_argument("--archive-dir", help="where the archive of a store without files is kept")
     parser.add_argument("action", choices=["commit"])
     parser.add_argument("--background", action="store_true", help="started by a writer that claimed the commit")
     args = parser.parse_args(argv)
     from planner.engine.engine import Planner
     from planner.engine.maintenance import Maintenance, commit_archive
 
-    with Planner.open(None, args.project, store=args.store) as planner:
+    with Planner.open(None, args.project, store=args.store, archive_dir=args.archive_dir) as planner:
         try:
             commit_archive(planner, force=True)
         finally:

@@ -62,6 +62,12 @@ def home_store(home: os.PathLike | str) -> str:
     return os.fspath(Path(home) / "projects")
 
 
+def archives_dir(home: os.PathLike | str, project: str) -> Path:
+    """Where a home keeps the git archive of a project whose store keeps no files (PostgreSQL):
+    each machine's home its own copy of the shared history."""
+    return Path(home) / "archives" / project
+
+
 class Planner(PlannerCommands):
     """One project, opened by one process (open one per process; they coordinate through the store)."""
 
@@ -69,6 +75,9 @@ class Planner(PlannerCommands):
                  clock: Callable[[], float] = time.time, archive_every: int = 2000, archive_interval: float = 60.0,
                  maintenance: Maintenance | None = None):
         self.log = log  # the project's store (named log: it is the project's log, whatever keeps it)
+        # where the git archive is kept: beside a file store's log; for another store, in a
+        # directory of the home (Planner.open), or nowhere (no archive) when there is no home
+        self.archive_dir: Path | None = Path(log.path) if getattr(log, "path", None) else None
         self.maintenance = maintenance or Maintenance(snapshot_every, archive_every, archive_interval)
         self.clock = clock  # seconds since the epoch; the only clock the planner reads (tests pass their own)
         self.project = project
@@ -89,13 +98,16 @@ class Planner(PlannerCommands):
              max_depth: int = 8, description: str = "", lease_ttl: float = 300.0, max_attempts: int = 3,
              clock: Callable[[], float] = time.time, archive_every: int = 2000, archive_interval: float = 60.0,
              journal: os.PathLike | str | None = None, store: str | None = None,
-             maintenance: Maintenance | None = None, **log_options: Any) -> Planner:
+             maintenance: Maintenance | None = None, archive_dir: os.PathLike | str | None = None,
+             **log_options: Any) -> Planner:
         """Open project ``project`` under ``home`` (or in the store named ``store``: see
         :func:`eventstore.open_store`); with ``create``, make it if missing (``max_depth``,
         ``description``, ``lease_ttl`` in seconds and ``max_attempts`` apply only then).
         ``clock`` is the time source for leases (tests pass their own). ``journal``: a file
         to which every acknowledged command is appended, with the events it wrote
-        (:mod:`planner.engine.journal`; the stress runners verify it).
+        (:mod:`planner.engine.journal`; the stress runners verify it). ``archive_dir``: where
+        the git archive of a store without files is kept (default ``<home>/archives/<project>``;
+        a file store keeps it beside the log).
 
         Starts from the newest usable snapshot and folds only the events after
         it: O(tasks + edges + tail) instead of O(all events).
@@ -114,6 +126,8 @@ class Planner(PlannerCommands):
             where = os.fspath(home) if home is not None and store == home_store(home) else exc.path
             raise ProjectNotFound(project, where) from None
         planner = cls(log, project, snapshot_every, clock, archive_every, archive_interval, maintenance)
+        if planner.archive_dir is None and (archive_dir is not None or home is not None):
+            planner.archive_dir = Path(archive_dir) if archive_dir is not None else archives_dir(home, project)
         if journal is not None:
             from planner.engine.journal import Journal
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from eventstore import CorruptSnapshotWarning, EventStoreError
+from planner.domain.errors import DomainError
 
 if TYPE_CHECKING:
     from planner.engine.engine import Planner
@@ -36,7 +37,7 @@ def start_committer_process(planner: Planner) -> None:
     import sys
 
     subprocess.Popen([sys.executable, "-m", "planner.engine.committer", "--store", planner.log.name,
-                      "--project", planner.project, "commit", "--background"],
+                      "--project", planner.project, "--archive-dir", str(planner.archive_dir), "commit", "--background"],
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True, close_fds=True)
 
@@ -47,8 +48,9 @@ class Maintenance:
     ``snapshot_every``: events between automatic snapshots (0: never). ``archive_every``
     events or ``archive_interval`` seconds since the last commit make a commit due (0 and 0:
     never automatically); ``start_committer`` starts one (by default a detached process;
-    a long-running process may pass one that commits in a thread). The archive is a power
-    of the file store: on another store these steps do nothing.
+    a long-running process may pass one that commits in a thread). The archive lives in
+    ``planner.archive_dir``; a handle without one (a store without files, opened without a
+    home) skips these steps.
     """
 
     def __init__(self, snapshot_every: int = 1000, archive_every: int = 2000, archive_interval: float = 60.0,
@@ -121,11 +123,12 @@ class Maintenance:
     def marks(planner: Planner) -> Any:
         """The archive's schedule files (:class:`eventstore.archive_marks.ArchiveMarks`), or None
         when the store has no git archive."""
-        path = getattr(planner.log, "path", None)
+        path = planner.archive_dir
         if path is None:
             return None
         from eventstore.archive_marks import ArchiveMarks
 
+        path.mkdir(parents=True, exist_ok=True)  # (a home's archives/<project> is made on first use)
         return ArchiveMarks(path)
 
     def archive_if_due(self, planner: Planner) -> None:
@@ -167,7 +170,8 @@ class Maintenance:
 def commit_archive(planner: Planner, force: bool = True) -> Any:
     """Commit what is not archived yet to the project's git archive (one commit: events and a
     rendering of the state at its last seq); None when there is nothing new or another process
-    is committing right now. Never holds the log's append lock. File store only."""
+    is committing right now. Never holds the log's append lock. A store without files (PostgreSQL)
+    is archived in ``planner.archive_dir``, read through the storage protocol."""
     from eventstore.archive import Archive
     from planner.engine.archiving import StateRenderer, describe
 
@@ -178,7 +182,10 @@ def commit_archive(planner: Planner, force: bool = True) -> Any:
         planner.fold(records)  # the batch may end past what we folded: render its last state
         return renderer(records)
 
-    with Archive(planner.log, render=render, describe=describe) as archive:
+    if planner.archive_dir is None:
+        raise DomainError(f"project {planner.project!r} is kept in {getattr(planner.log, 'where', planner.log.name)} "
+                          "and opened without a home: there is no directory to keep its git archive in")
+    with Archive(planner.log, render=render, describe=describe, directory=planner.archive_dir) as archive:
         info = archive.commit(force=force)
         archived = info.last_seq if info is not None else archive.archived_seq()
     marks = Maintenance.marks(planner)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
+from eventstore.archive import Archive
+from planner.domain.errors import DomainError
 from planner.engine.engine import Planner
-from planner.engine.maintenance import Maintenance
+from planner.engine.maintenance import Maintenance, commit_archive
+from tests import pg_server
 
 
 class Clock:
@@ -72,11 +77,21 @@ def test_the_archive_step_starts_the_committer_it_is_given_once_per_claim(tmp_pa
         assert started == [3, 6]
 
 
-def test_another_store_has_no_archive_step(tmp_path):
-    """The archive is a power of the file store: on a store without a path the step does nothing."""
-
-    class NoPath:
-        pass
-
-    planner = type("P", (), {"log": NoPath()})()
-    assert Maintenance.marks(planner) is None
+def test_a_store_without_files_is_archived_in_the_home_or_not_at_all(tmp_path):
+    """A PostgreSQL project opened with a home keeps its archive in ``<home>/archives/<project>``
+    and commits there on schedule; opened without a home, it has no archive step, and asking for
+    a commit says why in one line."""
+    store = pg_server.store_name()
+    with Planner.open(tmp_path, "p", create=True, store=store, archive_every=3, archive_interval=0,
+                      maintenance=Maintenance(archive_every=3, archive_interval=0,
+                                              start_committer=commit_archive)) as p:
+        assert p.archive_dir == tmp_path / "archives" / "p"
+        p.add_task("a")
+        p.add_task("b")  # the third event crosses the threshold
+        with Archive(p.log, directory=p.archive_dir) as archive:
+            assert archive.archived_seq() == 3
+        assert Maintenance.marks(p).read()[0] == 3
+    with Planner.open(None, "p", store=store) as p:
+        assert p.archive_dir is None and Maintenance.marks(p) is None
+        with pytest.raises(DomainError, match="opened without a home: there is no directory to keep its git archive"):
+            p.archive()

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from eventstore import open_store
-from eventstore.migrate import read_batches
+from eventstore.batches import read_batches
 from tests import pg_server
 
 
@@ -87,12 +87,3 @@ def test_planner_store_names_the_store_and_a_bad_one_is_one_line(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "cannot connect to the PostgreSQL store" in bad.stderr and ":pw@" not in bad.stderr
-
-
-def test_the_git_archive_commands_say_they_are_for_the_file_store(tmp_path):
-    pg = pg_server.store_name()
-    planner(tmp_path, "init", store=pg)
-    for command in ("commit", "log"):
-        refused = planner(tmp_path, command, store=pg, check=False)
-        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
-        assert "the git archive is kept beside a file store's log" in refused.stderr
