@@ -4,6 +4,7 @@
 
     .venv/bin/pip install py-spy
     python -m stress.profile_server [--procs 20] [--duration 5] [--tasks 6000] [--rate 250] [--idle] [--top 25]
+                                    [--store postgresql://...|postgresql]
 
 One window of :mod:`stress.bench.agents_bench`'s served claim cycles (``procs``
 worker processes: claim, in_progress, completed, each through the server), on a
@@ -136,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gil", action="store_true", help="only the thread holding the GIL (the Python CPU time)")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--keep", type=Path, help="keep py-spy's raw output in this file")
+    parser.add_argument("--store", metavar="URL", help="serve the project from this store (e.g. postgresql://...; "
+                                                      "'postgresql' alone: a throwaway server), not the home's files")
     args = parser.parse_args(argv)
     spy = py_spy()
     if spy is None:
@@ -144,14 +147,34 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="profile-server-"))
     raw_path = args.keep or root / "py-spy.txt"
     try:
-        target = bench.prepare_claims(root, bench.claim_project(args.tasks), bench.SERVED)[bench.SERVED]
+        target = _prepare(root, args)
         with bytecode_cache() as env:  # (as the benchmark runs its servers)
+            if len(target) > 2:
+                env["PLANNER_STORE"] = target[2]
             return _profile(args, spy, target, env, raw_path)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _profile(args: argparse.Namespace, spy: str, target: tuple[str, str], env: dict[str, str], raw_path: Path) -> int:
+def _prepare(root: Path, args: argparse.Namespace) -> tuple[str, ...]:
+    """The window's project: in a home's files, or in ``--store`` (a fresh schema when it names
+    the throwaway server); what the workers open: ``(home, project[, store])``."""
+    data = bench.claim_project(args.tasks)
+    if args.store is None:
+        return bench.prepare_claims(root, data, bench.SERVED)[bench.SERVED]
+    from planner import Planner
+    from planner.plans.importing import import_plan, read_fixture
+    from stress import pgserver
+
+    store = pgserver.with_schema(pgserver.start_throwaway() if args.store == "postgresql" else args.store)
+    with Planner.open(root / "home", bench.PROJECT, store=store, create=True) as p:
+        import_plan(p, read_fixture(data, "claims.json"))
+        p.set_mode("working")
+        p.snapshot()
+    return str(root / "home"), bench.PROJECT, store
+
+
+def _profile(args: argparse.Namespace, spy: str, target: tuple[str, ...], env: dict[str, str], raw_path: Path) -> int:
     """The window with py-spy on its server; the report; exit status 0 when the log checks out."""
     server = start_server(target[0], env=env)
     command = [spy, "record", "--pid", str(server.pid), "--format", "raw", "--output", str(raw_path),

@@ -163,18 +163,19 @@ def import_client() -> None:
     import planner.service.remote  # noqa: F401
 
 
-def open_project(home: os.PathLike | str, project: str, server: bool | None = None) -> Any:
+def open_project(home: os.PathLike | str, project: str, server: bool | None = None, store: str | None = None) -> Any:
     """The planner's service of ``project``, opened as its adapters open it: a client of the
     server that serves ``home`` when one does (``server=True``: one must, never an embedded
-    engine), else embedded (``server=False``: always embedded)."""
+    engine), else embedded (``server=False``: always embedded). ``store``: the project is in
+    that store (a server of ``home`` serves it only if it serves that store, as with ``--store``)."""
     from planner.service.opening import open_service
 
-    return open_service(home, project, server=server)
+    return open_service(home, project, server=server, **({"store": store} if store else {}))
 
 
-def open_client(home: os.PathLike | str, project: str) -> Any:
+def open_client(home: os.PathLike | str, project: str, store: str | None = None) -> Any:
     """A client of the server that serves ``home`` (:func:`open_project` with ``server=True``)."""
-    return open_project(home, project, server=True)
+    return open_project(home, project, server=True, store=store)
 
 
 @contextlib.contextmanager

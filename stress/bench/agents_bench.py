@@ -496,10 +496,10 @@ class ServedClaimer:
     the same three commands as :class:`PlannerClaimer`, each acknowledged once the server has
     flushed the group it went in (the server's log: durability "always")."""
 
-    def __init__(self, target: tuple[str, str], agent: str):
-        home, project = target
+    def __init__(self, target: tuple[str, ...], agent: str):
+        home, project, *store = target  # (a third item: the server's store, e.g. PostgreSQL)
         self.agent = agent
-        self.service = open_client(home, project)
+        self.service = open_client(home, project, *store)
 
     def register(self) -> None:
         self.service.register_agent(self.agent)
@@ -646,8 +646,8 @@ def check_claims(system: str, target: Any, reports: list[ClaimReport]) -> list[s
     done = [pair for r in reports for pair in r.done]
     if system == SQLITE:
         return sqlite_claims.check(target, claimed, done)
-    home, project = target
-    with Planner.open(home, project) as p:  # the engine itself: embedded, the files as they are
+    home, project, *store = target
+    with Planner.open(home, project, store=store[0] if store else None) as p:  # embedded: the store as it is
         problems = check_claim_log(p, claimed, done)
         leaves = p.stats()["leaves_by_state"].get("completed", 0)
         if leaves != len(done):

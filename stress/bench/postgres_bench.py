@@ -16,7 +16,12 @@ peer's, per repetition, then the median).
   ``transition completed`` on a project in a PostgreSQL store, three commands) against a
   plain-SQL peer, one row per task, ``SELECT ... FOR UPDATE SKIP LOCKED``
   (:mod:`stress.peers.pg_claims`): three transactions, and much less work per step (no
-  log, no dependencies, no leases).
+  log, no dependencies, no leases). Ours three ways: every worker embedded (each command a
+  PostgreSQL transaction of its own); through ``planner --store URL serve`` (the workers are
+  its clients, :class:`stress.bench.agents_bench.ServedClaimer`; it decides in memory and
+  writes each group of commands in one transaction); and, for comparison, through
+  ``planner serve`` on a file home. The served windows are checked by
+  :func:`stress.bench.agents_bench.check_claims` (every lease once, tokens, the log).
 
 The server is ``$PLANNER_POSTGRES`` or a throwaway one (:mod:`stress.pgserver`). After each
 window the store is checked independently of the workers (the counter's records contiguous
@@ -42,7 +47,9 @@ from stress.bench.windows import run_workers
 PROCS = 20
 STARTUP_TIMEOUT_S = 120.0
 #: tasks per second of a claim-cycle window: more than 20 workers can finish in any window measured here
-TASKS_PER_SECOND = {"ours-cycle": 600, "sql-cycle": 6000}
+TASKS_PER_SECOND = {"ours-cycle": 600, "sql-cycle": 6000, "served-cycle": 5000, "served-files-cycle": 5000}
+SERVED_KINDS = ("served-cycle", "served-files-cycle")
+PROJECT = "bench"
 
 
 # -- the steppers (built in the child) -------------------------------------------------------
@@ -220,9 +227,13 @@ class Series:
 
 
 PAIRS = [("append step", "ours-append", "eventsourcing-append", "eventsourcing"),
-         ("claim cycle", "ours-cycle", "sql-cycle", "sql")]
+         ("claim cycle", "ours-cycle", "sql-cycle", "sql"),
+         ("served claim cycle", "served-cycle", "sql-cycle", "sql"),
+         ("served claim cycle, file store", "served-files-cycle", "sql-cycle", "sql")]
 LABELS = {"ours-append": "PostgresStore transaction, expected_seq", "eventsourcing-append": "eventsourcing PG recorder",
-          "ours-cycle": "Planner on PostgresStore (3 commands)", "sql-cycle": "plain SQL, SKIP LOCKED (3 txs)"}
+          "ours-cycle": "Planner on PostgresStore (3 commands)", "sql-cycle": "plain SQL, SKIP LOCKED (3 txs)",
+          "served-cycle": "planner --store PG serve (3 commands)",
+          "served-files-cycle": "planner serve on files (3 commands)"}
 
 
 def measure(ctx: Any, kind: str, url: str, duration: float) -> tuple[float, LatencySummary, int]:
@@ -232,6 +243,38 @@ def measure(ctx: Any, kind: str, url: str, duration: float) -> tuple[float, Late
     in_window = sum(1 for r in reports for t in r.completions if t <= start + duration)
     steps = sum(len(r.latencies) for r in reports)
     return in_window / duration, LatencySummary.of([x for r in reports for x in r.latencies]), steps
+
+
+def measure_served(ctx: Any, kind: str, url: str, duration: float) -> tuple[float, LatencySummary, int, list[str]]:
+    """One window of :data:`PROCS` clients of a ``planner serve`` on the PostgreSQL store ``url``
+    (``served-cycle``) or on a file home (``served-files-cycle``), with the claim benchmark's
+    workers and checks (:mod:`stress.bench.agents_bench`); the server is stopped cleanly before
+    the check. Returns the rate, the latencies, the cycles and the problems found."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from planner import Planner
+    from planner.plans.importing import import_plan, read_fixture
+    from stress.bench import agents_bench as ab
+
+    root = Path(tempfile.mkdtemp(prefix="bench-postgres-served-"))
+    try:
+        home, store = root / "home", (url if kind == "served-cycle" else None)
+        data = ab.claim_project(int(TASKS_PER_SECOND[kind] * (duration + 2)))
+        with Planner.open(home, PROJECT, store=store, create=True) as p:
+            import_plan(p, read_fixture(data, "claims.json"))
+            p.set_mode("working")
+            p.snapshot()
+        target = (str(home), PROJECT, *([store] if store else []))
+        env = {**os.environ, **({"PLANNER_STORE": store} if store else {})}
+        reports, _cpu = ab.run_served_window(ctx, target, PROCS, duration, env=env)
+        problems = ab.check_claims(ab.SERVED, target, reports)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    rate, _drained = ab.window_rate(reports, duration)
+    return rate, LatencySummary.of(x for r in reports for x in r.latencies), sum(len(r.done) for r in reports), problems
 
 
 def run(options: RunOptions, out: TextIO) -> BenchResult:
@@ -246,28 +289,30 @@ def run(options: RunOptions, out: TextIO) -> BenchResult:
     series = {kind: Series(LABELS[kind]) for _, ours, peer, _ in PAIRS for kind in (ours, peer)}
     notes = [] if with_es else ["eventsourcing peer skipped: pip install -e '.[bench]' (eventsourcing, psycopg-pool)"]
     for rep in range(options.repeat):
-        for _, ours, peer, _ in PAIRS:
-            order = [ours, peer] if rep % 2 == 0 else [peer, ours]
-            for kind in order:
-                if kind == "eventsourcing-append" and not with_es:
-                    continue
-                url = pgserver.with_schema(base)
-                where = f"[rep {rep + 1}/{options.repeat}] {LABELS[kind]}, {PROCS} procs"
-                try:
+        kinds = list(dict.fromkeys(kind for _, ours, peer, _ in PAIRS for kind in (ours, peer)))
+        for kind in kinds if rep % 2 == 0 else kinds[::-1]:  # (each peer measured once, beside all of ours)
+            if kind == "eventsourcing-append" and not with_es:
+                continue
+            url = pgserver.with_schema(base)
+            where = f"[rep {rep + 1}/{options.repeat}] {LABELS[kind]}, {PROCS} procs"
+            try:
+                if kind in SERVED_KINDS:
+                    rate, latency, steps, problems = measure_served(ctx, kind, url, options.duration)
+                else:
                     _prepare(kind, url, options.duration)
                     rate, latency, steps = measure(ctx, kind, url, options.duration)
                     problems = _check(kind, url, steps)
-                except Exception as exc:  # noqa: BLE001 - reported, the others still run
-                    result.failures.append(f"{where}: {exc}")
-                    print(f"{where}: FAILED: {exc}", file=sys.stderr, flush=True)
-                    continue
-                result.failures += [f"{where}: {p}" for p in problems]
-                s = series[kind]
-                s.rates.append(rate)
-                s.p50.append(latency.p50_ms)
-                s.p99.append(latency.p99_ms)
-                print(f"{where}: {rate:,.0f}/s, p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms, "
-                      f"{steps} steps; {'ok' if not problems else 'CHECK FAILED'}", file=sys.stderr, flush=True)
+            except Exception as exc:  # noqa: BLE001 - reported, the others still run
+                result.failures.append(f"{where}: {exc}")
+                print(f"{where}: FAILED: {exc}", file=sys.stderr, flush=True)
+                continue
+            result.failures += [f"{where}: {p}" for p in problems]
+            s = series[kind]
+            s.rates.append(rate)
+            s.p50.append(latency.p50_ms)
+            s.p99.append(latency.p99_ms)
+            print(f"{where}: {rate:,.0f}/s, p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms, "
+                  f"{steps} steps; {'ok' if not problems else 'CHECK FAILED'}", file=sys.stderr, flush=True)
     rows = []
     for name, ours, peer, peer_name in PAIRS:
         mine, theirs = series[ours], series[peer]
@@ -275,11 +320,12 @@ def run(options: RunOptions, out: TextIO) -> BenchResult:
         extra = {f"ratio_{peer_name}": _median(ratios)} if ratios else {}
         if mine.rates:
             result.figures[f"postgres {name} {PROCS} procs"] = spread(mine.rates, "steps/s", "higher", **extra)
+        peer_figure = f"postgres claim cycle {PROCS} procs, peer {peer_name}" if peer == "sql-cycle" else \
+            f"postgres {name} {PROCS} procs, peer {peer_name}"
         if theirs.rates:
-            result.figures[f"postgres {name} {PROCS} procs, peer {peer_name}"] = spread(
-                theirs.rates, "steps/s", "higher", peer=True)
+            result.figures[peer_figure] = spread(theirs.rates, "steps/s", "higher", peer=True)
         for s in (mine, theirs):
-            if s.rates:
+            if s.rates and s.label not in {row[0] for row in rows}:
                 rows.append([s.label, fmt(_median(s.rates), 0), fmt(_median(s.p50), 2), fmt(_median(s.p99), 2),
                              fmt(_median(ratios), 2) + "x" if s is mine and ratios else ""])
     print(f"\nPostgreSQL, {PROCS} processes, {options.duration:g} s windows, {options.repeat} repetition(s), "

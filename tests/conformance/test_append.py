@@ -175,10 +175,12 @@ def test_an_empty_idempotency_key_is_refused(store):
 
 def test_data_round_trips(store):
     data = {"text": "héllo\n\"quoted\" \u2603", "int": 2**63, "neg": -1, "float": 1.5, "none": None,
-            "list": [1, "two", [3]], "nested": {"a": {"b": True}}}
-    store.append([{"type": "task.added", "data": data}, {"type": "empty", "data": {}}])
+            "list": [1, "two", [3]], "nested": {"a": {"b": True}}, "nul": "a\u0000b", "big": 1e308,
+            "z_before_a": 1, "a_after_z": 2}
+    store.append([{"type": "task.\"added\"", "data": data}, {"type": "empty", "data": {}}], idempotency_key="k\"1")
     first, second = store.read()
-    assert (first.type, first.data) == ("task.added", data)
+    assert (first.type, first.data, first.cmd) == ("task.\"added\"", data, "k\"1")
+    assert list(first.data) == list(data)  # the keys in the order they were given
     assert (second.type, second.data) == ("empty", {})
 
 
