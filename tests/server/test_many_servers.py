@@ -39,7 +39,8 @@ LEASE_TTL = 2.0
 def spawn(home: Path, name: str, mode: str, store: str, hold: bool = False) -> subprocess.Popen:
     env = {**os.environ, "AGENT_WAIT_FOR_GO": "1", **({"AGENT_HOLD_AT": "1"} if hold else {})}
     env.pop("PLANNER_NO_SERVER", None)
-    return subprocess.Popen([sys.executable, "-m", "tests.server.store_agent", str(home), "p", name, mode, store],
+    return subprocess.Popen([sys.executable, "-m", "tests.server.agent", str(home), "p", name, mode, "--store", store,
+                             "--checkpoints", "--wait-on-log"],
                             cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 

@@ -52,8 +52,8 @@ def pg_ctl(server, *args: str) -> None:
 
 def spawn(home: Path, name: str, mode: str, store: str, journal: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("PLANNER_NO_SERVER", "PLANNER_STORE")}
-    return subprocess.Popen([sys.executable, "-m", "tests.server.pg_agent", str(home), "p", name, mode, store,
-                             str(journal)], cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "tests.server.agent", str(home), "p", name, mode, "--store", store,
+                             "--journal", str(journal), "--retry"], cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
 

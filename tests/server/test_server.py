@@ -168,7 +168,7 @@ def run_agents(home: Path, names: list[tuple[str, str]], journals: Path | None =
     for name, mode in names:
         args = [sys.executable, "-m", "tests.server.agent", str(home), "p", name, mode]
         if journals is not None:
-            args.append(str(journals / f"{name}.jsonl"))
+            args += ["--journal", str(journals / f"{name}.jsonl")]
         env = {**os.environ, wire.NO_SERVER_ENV: "1"} if mode == "embedded" else dict(os.environ)
         if wait_for_go:
             env["AGENT_WAIT_FOR_GO"] = "1"
