@@ -38,6 +38,7 @@ SUFFIX_LEN = len(_CRC_TAG) + 8 + 2 + 1
 _MAX_SEQ_DIGITS = 20
 
 _TYPE_JSON: dict[str, bytes] = {}
+_EVENT_KEYS = frozenset({"type", "data"})
 _dumps = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":")
 ).encode
@@ -100,16 +101,16 @@ def prepare(
     """
     if not isinstance(event, dict):
         raise InvalidEventError(index, f"expected a dict, got {type(event).__name__}")
-    extra = set(event) - {"type", "data"}
-    if extra:
-        raise InvalidEventError(index, f"unknown keys {sorted(extra)}; only 'type' and 'data' are allowed")
+    if not _EVENT_KEYS.issuperset(event):
+        extra = sorted(map(str, set(event) - _EVENT_KEYS))
+        raise InvalidEventError(index, f"unknown keys {extra}; only 'type' and 'data' are allowed")
     etype = event.get("type")
     if not isinstance(etype, str) or not etype:
         raise InvalidEventError(index, "'type' must be a non-empty string")
     data = event.get("data", {})
     if not isinstance(data, dict):
         raise InvalidEventError(index, f"'data' must be a dict, got {type(data).__name__}")
-    problem = _unrepresentable(data)
+    problem = _unrepresentable(data) if _orjson_refuses(data) else None
     if problem:
         raise InvalidEventError(index, problem)
     try:
@@ -134,6 +135,19 @@ def prepare(
 #: integers must fit in 64 bits: wider ones lose precision in most JSON readers
 #: (orjson, which parses records, would silently read them back as floats)
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def _orjson_refuses(value: Any) -> bool:
+    """Whether orjson refuses ``value``: it does for everything :func:`_unrepresentable`
+    finds (a non-string key, an integer beyond 64 bits, a lone surrogate), in C, ~10x
+    faster than that walk in Python; only a refused value is walked, for the exact reason.
+    (What orjson accepts and the json encoder does not, NaN or a datetime, the encoder
+    refuses next.)"""
+    try:
+        orjson.dumps(value)
+    except TypeError:  # (orjson.JSONEncodeError is a TypeError)
+        return True
+    return False
 
 
 def _unrepresentable(value: Any) -> str | None:
