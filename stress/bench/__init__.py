@@ -97,5 +97,8 @@ BENCHMARKS: dict[str, Benchmark] = {
                   "the PostgreSQL store from 20 processes: durable appends at an expected version vs the "
                   "eventsourcing library's PostgreSQL recorder; claim/in_progress/completed cycles vs plain SQL "
                   "(SKIP LOCKED), on the same server"),
+        Benchmark("eventsourcing", "stress.bench.eventsourcing_bench",
+                  "our persistence module for the eventsourcing library in the library's own performance and "
+                  "concurrent-throughput scenarios, vs its SQLite module (files) and its PostgreSQL module (same server)"),
     ]
 }
