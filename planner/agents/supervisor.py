@@ -33,10 +33,13 @@ in a process of its own. The supervisor:
   worker becomes its child, and is killed and reaped too: when it returns, no
   process it started, directly or not, is left.
 * with ``until_idle``, stops once no task its agents could do is ready and no
-  task is held by anyone.
+  task is held by anyone. It looks when a worker says it ran out of work (a
+  SIGUSR1 from the worker, sent when its last job ended and it found nothing to
+  claim), so the run ends right after its last task, and on every ``refresh``
+  tick (for tasks held by agents of other processes).
 
-It never polls the log: it wakes on signals (SIGCHLD, SIGTERM, through
-``signal.set_wakeup_fd``), on worker output, and on its ``refresh`` tick
+It never polls the log: it wakes on signals (SIGCHLD, SIGTERM, a worker's
+SIGUSR1, through ``signal.set_wakeup_fd``), on worker output, and on its ``refresh`` tick
 (sampling CPU needs a clock). Per tick: O(workers) psutil reads, one scan of
 the process table in ``--exec`` mode (to find the commands), and a lock-free
 fold of the new events.
@@ -149,6 +152,7 @@ class Supervisor:
         self.service: Any = None  # planner.service.service.Service: all the supervisor asks and tells
         self._by_pid: dict[int, _Slot] = {}
         self._signals: list[int] = []
+        self._idle_hint = False  # a worker ran out of work (SIGUSR1) since the last look
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         self._me = psutil.Process()
@@ -270,7 +274,7 @@ class Supervisor:
 
         parent = os.getppid()
         signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1):
             signal.signal(sig, signal.SIG_DFL)
         os.close(r)
         null = os.open(os.devnull, os.O_RDONLY)
@@ -287,21 +291,27 @@ class Supervisor:
         return run_worker(WorkerConfig(
             home=o.home, project=o.project, agent=slot.agent, command=o.command, simulation=o.simulation,
             capabilities=self.capabilities, capacity=o.capacity, ttl=o.ttl, timeout=o.timeout,
-            grace=max(0.5, o.grace - 1.0), output_dir=o.output_dir, journal_dir=o.journal_dir))
+            grace=max(0.5, o.grace - 1.0), output_dir=o.output_dir, journal_dir=o.journal_dir,
+            notify_pid=parent if o.until_idle else None))
 
     def _install_signals(self) -> dict[int, Any]:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        old = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)}
+        old = {sig: signal.getsignal(sig)
+               for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1)}
         old[-1] = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # the wake-up byte is what matters
+        signal.signal(signal.SIGUSR1, self._on_idle_hint)
         return old
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._signals.append(signum)
+
+    def _on_idle_hint(self, signum: int, frame: Any) -> None:
+        self._idle_hint = True  # a worker ran out of work: the loop looks whether everyone has
 
     def _wait(self, timeout: float) -> None:
         """Sleep until a signal, worker output or ``timeout``; read what arrived, reap the dead."""
@@ -444,6 +454,11 @@ class Supervisor:
                 self.say("stopping", None, f"{_signal_name(self._signals[0])}: stopping every worker", {})
                 return
             now = time.monotonic()
+            if self._idle_hint and o.until_idle:
+                self._idle_hint = False  # (before looking: a hint that arrives during the look is kept)
+                if self._idle():
+                    self.stopped_by = "idle"
+                    return
             if now >= next_tick:
                 next_tick = now + o.refresh
                 self._sample()

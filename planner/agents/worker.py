@@ -10,6 +10,7 @@ supervises many. The loop, in the main thread::
         renew the running jobs' leases (asked every ttl/4; the engine writes one per ttl/2 at most)
         heartbeat (asked every ttl/4; written once per ttl/2 at most)
         while a slot is free (capacity) and a ready task fits (checked lock-free): claim, start a job
+        if its last job just ended and nothing was claimed: tell the supervisor (SIGUSR1)
         wait until something happens: an append to the log, a child exiting, a signal,
             or the next deadline (a renewal, a command's timeout, the next lease due to expire)
     then: stop the jobs (their process groups), deregister (the tasks go back to pending)
@@ -81,6 +82,7 @@ class WorkerConfig:
     output_dir: str | None = None
     kind: str = "ai"
     journal_dir: str | None = None  # journal acknowledged commands to DIR/AGENT.jsonl (planner.engine.journal)
+    notify_pid: int | None = None  # SIGUSR1 to this process when the worker runs out of work (the supervisor)
 
 
 def fill(template: str, task: dict[str, Any], what: str = "command") -> list[str]:
@@ -324,6 +326,7 @@ class Worker:
             watcher.start()
             while not self.stopping.is_set():
                 self._wait(0)
+                busy = bool(self.jobs)
                 now = time.monotonic()
                 for running in list(self.jobs.values()):
                     outcome = running.job.poll(now)
@@ -341,6 +344,8 @@ class Worker:
                     if lease is None:
                         break
                     self._start(lease)
+                if busy and not self.jobs:
+                    self._out_of_work()
                 self._wait(self._timeout())
         except UnknownAgent:
             print(f"{c.agent}: deregistered by someone else: stopping", flush=True)
@@ -352,6 +357,15 @@ class Worker:
                 watcher.join(5.0)
             s.close()
         return code
+
+    def _out_of_work(self) -> None:
+        """Its last job ended and nothing could be claimed: SIGUSR1 to ``notify_pid`` (the
+        supervisor, which then looks whether the whole run is idle rather than at its next tick)."""
+        if self.config.notify_pid is not None:
+            try:
+                os.kill(self.config.notify_pid, signal.SIGUSR1)
+            except (ProcessLookupError, PermissionError):
+                pass  # the supervisor is gone: the worker is told to stop by its own means
 
     def _something_fits(self) -> bool:
         """Lock-free: is a claim worth the lock? A ready task this agent can do, or a lease due

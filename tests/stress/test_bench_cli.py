@@ -37,7 +37,7 @@ def run(capsys, *argv):
 
 def test_the_real_registry_runs_in_all():
     assert list(BENCHMARKS) == ["log", "load", "agents", "transitions", "git", "soak", "mcp", "dashboard", "postgres",
-                               "eventsourcing"]
+                               "eventsourcing", "throughput"]
     assert "all" in cli.build_parser().format_help()
 
 
