@@ -9,8 +9,9 @@ The write path (one database transaction per ``append`` or ``transaction`` block
                                                                      with the lock: one round trip
     decide    the caller's body; tx.seen(key) from the handle's      caller's cost; no query when
               index of keys (or one primary-key lookup)              the handle has read it all
-    write     INSERT events, INSERT commands, UPDATE projects,       pipelined with the COMMIT:
-              pg_notify(channel, last seq)                           one round trip
+    write     INSERT events, INSERT commands, UPDATE projects,       one statement (the rows as
+              pg_notify(channel, last seq)                           JSON), pipelined with the
+                                                                     COMMIT: one round trip
     COMMIT    without waiting for the WAL flush: the lock is released, the NOTIFY sent
     flush     SELECT txid_current() committed synchronously: returns   outside the lock, so
               once the WAL is on disk past our commit (durability      concurrent writers share
