@@ -91,9 +91,9 @@ def test_the_async_lifecycle_saves_the_report_where_configured(tmp_path):
     assert PerformanceBenchmark(BenchmarkConfig()).save_benchmark_results(report) is None
 
 
-#: run in a fresh interpreter: in the suite's process, memory that earlier tests' threads and
-#: allocations give back while this one measures lowers the RSS under the blob (it did, in a
-#: full run, by 22 MB), and the process's RSS is all the tracker can see
+#: run in a fresh interpreter: in the suite's process, memory given back while this one
+#: measured lowered the RSS under the blob (by 22 MB, in two full runs; what gave it back was
+#: not pinned down), and the process's RSS is all the tracker can see
 _TRACKER_SCRIPT = f"""
 from stress.bench.tracker import BenchmarkConfig, PerformanceTracker
 tracker = PerformanceTracker(BenchmarkConfig(sample_interval=0.05))
