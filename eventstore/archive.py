@@ -94,7 +94,7 @@ from .fsutil import fsync_dir
 from .log import EventLog
 from .reader import LogReader
 from .record import Record, sealed
-from .segments import fast_batch_end, fast_seq, segment_name
+from .segments import ends_batch, fast_seq, segment_name
 from .store import Store
 
 REPO_NAME = "archive.git"
@@ -568,7 +568,7 @@ class Archive:
                     self.path, f"the line read for seq {record.seq} from {self.log.log_dir} is not that record: "
                     "the log changed while archiving; retry")
             used += len(line)
-            if max_events is not None and i + 1 >= max_events and i + 1 < len(records) and _ends_batch(line):
+            if max_events is not None and i + 1 >= max_events and i + 1 < len(records) and ends_batch(line):
                 records, raw = records[: i + 1], raw[:used]
                 break
         position = (1, 0)
@@ -842,12 +842,6 @@ def _entry(tree: Tree, name: bytes, mode: int | None = _DIR_MODE) -> bytes | Non
     except KeyError:
         return None
     return sha if mode is None or entry_mode == mode else None
-
-
-def _ends_batch(line: bytes) -> bool:
-    """True when ``line`` is the last record of its batch (no ``end``, or its own seq)."""
-    end = fast_batch_end(line)
-    return end is None or end == fast_seq(line)
 
 
 def _state_path(repo: Path, path: str) -> tuple[bytes, ...]:

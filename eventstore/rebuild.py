@@ -42,7 +42,7 @@ from .restore import (
     RestoreReport,
     RestoreVerificationError,
 )
-from .segments import fast_batch_end, fast_seq
+from .segments import ends_batch, fast_seq
 from .store import Store, open_store
 
 
@@ -79,8 +79,7 @@ def _line_batches(lines: Iterator[bytes]) -> Iterator[list[bytes]]:
     batch: list[bytes] = []
     for line in lines:
         batch.append(line)
-        end = fast_batch_end(line)
-        if end is None or end == fast_seq(line):
+        if ends_batch(line):
             yield batch
             batch = []
 

@@ -92,3 +92,9 @@ def fast_batch_end(line: bytes) -> int | None:
     stop = line.find(b",", at + 7)
     digits = line[at + 7 : stop if stop >= 0 else None]
     return int(digits) if digits.isdigit() else None
+
+
+def ends_batch(line: bytes) -> bool:
+    """True when ``line`` is the last record of its batch (no ``end``, or its own seq). Unverified."""
+    end = fast_batch_end(line)
+    return end is None or end == fast_seq(line)
