@@ -227,13 +227,21 @@ class WorkerReport:
 
 
 def _worker(kind: str, path: str, worker_id: int, duration: float, barrier, results) -> None:
-    """Child process body: build the stepper, wait for the start, step until the window ends."""
+    """Child process body of this benchmark's windows (:func:`work_window` with :data:`STEPPERS`)."""
+    work_window(STEPPERS[kind], path, worker_id, duration, barrier, results)
+
+
+def work_window(make: Callable[[str, int], Stepper], where: str, worker_id: int, duration: float, barrier,
+                results, startup_timeout: float = STARTUP_TIMEOUT_S) -> None:
+    """A window worker's body, in its child process: build the stepper (``make(where, worker_id)``),
+    warm it up, wait for the start, step until the window ends, then put its report in ``results``
+    (with the traceback if anything failed; the barrier is broken so that nobody waits for it)."""
     report = WorkerReport(worker_id)
     try:
-        stepper = STEPPERS[kind](path, worker_id)
+        stepper = make(where, worker_id)
         try:
             stepper.warm_up()
-            barrier.wait(STARTUP_TIMEOUT_S)
+            barrier.wait(startup_timeout)
             step_for(stepper, duration, report)
         finally:
             stepper.close()

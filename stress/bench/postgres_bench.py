@@ -34,13 +34,12 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from stress.bench import BenchResult, RunOptions
 from stress.bench.figures import spread
-from stress.bench.log_bench import WorkerReport, step_for  # (the same window loop and report)
+from stress.bench.log_bench import work_window  # (the same window loop and report)
 from stress.bench.stats import LatencySummary, fmt, format_table
 from stress.bench.windows import run_workers
 
@@ -143,19 +142,7 @@ def _in_schema(parsed: Any) -> str:
 
 
 def _worker(kind: str, url: str, worker_id: int, duration: float, barrier, results) -> None:
-    report = WorkerReport(worker_id)
-    try:
-        stepper = STEPPERS[kind](url, worker_id)
-        try:
-            stepper.warm_up()
-            barrier.wait(STARTUP_TIMEOUT_S)
-            step_for(stepper, duration, report)
-        finally:
-            stepper.close()
-    except BaseException:
-        barrier.abort()
-        report.error = traceback.format_exc()
-    results.put(report)
+    work_window(STEPPERS[kind], url, worker_id, duration, barrier, results, STARTUP_TIMEOUT_S)
 
 
 # -- preparing and checking each store -------------------------------------------------------
