@@ -159,19 +159,12 @@ def main(argv: list[str] | None = None) -> int:
 def _prepare(root: Path, args: argparse.Namespace) -> tuple[str, ...]:
     """The window's project: in a home's files, or in ``--store`` (a fresh schema when it names
     the throwaway server); what the workers open: ``(home, project[, store])``."""
-    data = bench.claim_project(args.tasks)
-    if args.store is None:
-        return bench.prepare_claims(root, data, bench.SERVED)[bench.SERVED]
-    from planner import Planner
-    from planner.plans.importing import import_plan, read_fixture
-    from stress import pgserver
+    store = None
+    if args.store is not None:
+        from stress import pgserver
 
-    store = pgserver.with_schema(pgserver.start_throwaway() if args.store == "postgresql" else args.store)
-    with Planner.open(root / "home", bench.PROJECT, store=store, create=True) as p:
-        import_plan(p, read_fixture(data, "claims.json"))
-        p.set_mode("working")
-        p.snapshot()
-    return str(root / "home"), bench.PROJECT, store
+        store = pgserver.with_schema(pgserver.start_throwaway() if args.store == "postgresql" else args.store)
+    return bench.prepare_claims(root, bench.claim_project(args.tasks), bench.SERVED, store=store)[bench.SERVED]
 
 
 def _profile(args: argparse.Namespace, spy: str, target: tuple[str, ...], env: dict[str, str], raw_path: Path) -> int:

@@ -620,18 +620,20 @@ def window_rate(reports: list[ClaimReport], duration: float) -> tuple[float, boo
     return sum(1 for r in reports for t in r.completions if t <= end) / duration, False
 
 
-def prepare_claims(root: Path, data: dict[str, Any], system: str | None = None) -> dict[str, Any]:
-    """The project in a planner home (working mode, snapshotted) and in the SQLite peer (only
-    the one ``system`` needs, when given); what each system's workers open: ``(home, project)``
-    (the same for the embedded and the served planner), the database's path."""
+def prepare_claims(root: Path, data: dict[str, Any], system: str | None = None,
+                   store: str | None = None) -> dict[str, Any]:
+    """The project in a planner home (working mode, snapshotted; in ``store`` when given, e.g. a
+    PostgreSQL one) and in the SQLite peer (only the one ``system`` needs, when given); what each
+    system's workers open: ``(home, project[, store])`` (the same for the embedded and the served
+    planner), the database's path."""
     out: dict[str, Any] = {}
     if system in (None, SP, SERVED):
         home = root / "home"
-        with Planner.open(home, PROJECT, create=True) as p:
+        with Planner.open(home, PROJECT, create=True, store=store) as p:
             import_plan(p, read_fixture(data, "claims.json"))
             p.set_mode("working")
             p.snapshot()
-        out[SP] = out[SERVED] = (str(home), PROJECT)
+        out[SP] = out[SERVED] = (str(home), PROJECT, *([store] if store else []))
     if system in (None, SQLITE):
         db = root / "claims.db"
         sqlite_claims.create(db, data)

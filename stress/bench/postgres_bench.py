@@ -48,7 +48,6 @@ STARTUP_TIMEOUT_S = 120.0
 #: tasks per second of a claim-cycle window: more than 20 workers can finish in any window measured here
 TASKS_PER_SECOND = {"ours-cycle": 600, "sql-cycle": 6000, "served-cycle": 5000, "served-files-cycle": 5000}
 SERVED_KINDS = ("served-cycle", "served-files-cycle")
-PROJECT = "bench"
 
 
 # -- the steppers (built in the child) -------------------------------------------------------
@@ -242,19 +241,13 @@ def measure_served(ctx: Any, kind: str, url: str, duration: float) -> tuple[floa
     import tempfile
     from pathlib import Path
 
-    from planner import Planner
-    from planner.plans.importing import import_plan, read_fixture
     from stress.bench import agents_bench as ab
 
     root = Path(tempfile.mkdtemp(prefix="bench-postgres-served-"))
     try:
-        home, store = root / "home", (url if kind == "served-cycle" else None)
+        store = url if kind == "served-cycle" else None
         data = ab.claim_project(int(TASKS_PER_SECOND[kind] * (duration + 2)))
-        with Planner.open(home, PROJECT, store=store, create=True) as p:
-            import_plan(p, read_fixture(data, "claims.json"))
-            p.set_mode("working")
-            p.snapshot()
-        target = (str(home), PROJECT, *([store] if store else []))
+        target = ab.prepare_claims(root, data, ab.SERVED, store=store)[ab.SERVED]
         env = {**os.environ, **({"PLANNER_STORE": store} if store else {})}
         reports, _cpu = ab.run_served_window(ctx, target, PROCS, duration, env=env)
         problems = ab.check_claims(ab.SERVED, target, reports)
